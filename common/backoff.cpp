@@ -21,8 +21,8 @@ std::chrono::milliseconds Backoff::next() {
   if (policy_.jitter <= 0.0) return d;
   std::uniform_real_distribution<double> dist(1.0 - policy_.jitter, 1.0 + policy_.jitter);
   const double jittered = static_cast<double>(d.count()) * dist(rng_);
-  return std::chrono::milliseconds(
-      std::min(static_cast<std::int64_t>(jittered), static_cast<std::int64_t>(policy_.max.count())));
+  return std::chrono::milliseconds(std::min(static_cast<std::int64_t>(jittered),
+                                            static_cast<std::int64_t>(policy_.max.count())));
 }
 
 }  // namespace pgcqrs

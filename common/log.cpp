@@ -45,8 +45,8 @@ spdlog::level::level_enum parse_log_level(std::string_view s) {
 }
 
 void init_logging(spdlog::level::level_enum level, LogFormat format) {
-  auto logger = std::make_shared<spdlog::logger>(
-      "pgcqrs", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger =
+      std::make_shared<spdlog::logger>("pgcqrs", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   if (format == LogFormat::kJson) {
     auto f = std::make_unique<spdlog::pattern_formatter>();
     f->add_flag<JsonMessageFlag>('*').set_pattern(
@@ -65,11 +65,21 @@ std::string json_escape(std::string_view s) {
   out.reserve(s.size() + 8);
   for (const char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           static constexpr char kHex[] = "0123456789abcdef";

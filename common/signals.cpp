@@ -11,7 +11,9 @@ namespace {
 std::atomic<bool> g_stop{false};
 static_assert(std::atomic<bool>::is_always_lock_free);
 
-extern "C" void on_stop_signal(int /*sig*/) { g_stop.store(true); }
+extern "C" void on_stop_signal(int /*sig*/) {
+  g_stop.store(true);
+}
 
 }  // namespace
 
@@ -24,17 +26,23 @@ void install_stop_handlers() {
   std::signal(SIGPIPE, SIG_IGN);
 }
 
-bool stop_requested() noexcept { return g_stop.load(std::memory_order_relaxed); }
-void request_stop() noexcept { g_stop.store(true); }
-void reset_stop() noexcept { g_stop.store(false); }
+bool stop_requested() noexcept {
+  return g_stop.load(std::memory_order_relaxed);
+}
+void request_stop() noexcept {
+  g_stop.store(true);
+}
+void reset_stop() noexcept {
+  g_stop.store(false);
+}
 
 bool sleep_unless_stopped(std::chrono::milliseconds d) {
   const auto until = std::chrono::steady_clock::now() + d;
   while (!stop_requested()) {
     const auto now = std::chrono::steady_clock::now();
     if (now >= until) return false;
-    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-        until - now, std::chrono::milliseconds(50)));
+    std::this_thread::sleep_for(
+        std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds(50)));
   }
   return true;
 }

@@ -3,7 +3,9 @@
 
 namespace pgcqrs::topology {
 
-std::string broadcast_key(std::string_view cqrs_id) { return std::string(cqrs_id); }
+std::string broadcast_key(std::string_view cqrs_id) {
+  return std::string(cqrs_id);
+}
 
 std::string queue_key(std::string_view queue, std::string_view cqrs_id) {
   std::string key;

@@ -1,15 +1,14 @@
 // Environment of the integration tests, as exported by integration_tests/with_servers.sh.
 #include "support.hpp"
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <array>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <stdexcept>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace pgcqrs::it {
 namespace {
@@ -46,13 +45,25 @@ std::string pg_cmd(const char* script) {
 
 }  // namespace
 
-std::string pg_url() { return env_or_throw("PGCQRS_TEST_PG_URL"); }
-std::string amqp_url() { return env_or_throw("PGCQRS_TEST_AMQP_URL"); }
+std::string pg_url() {
+  return env_or_throw("PGCQRS_TEST_PG_URL");
+}
+std::string amqp_url() {
+  return env_or_throw("PGCQRS_TEST_AMQP_URL");
+}
 
-void stop_rabbitmq() { run_or_throw(rmq_cmd("rmq-down.sh")); }
-void start_rabbitmq() { run_or_throw(rmq_cmd("rmq-up.sh")); }
-void stop_postgres() { run_or_throw(pg_cmd("pg-down.sh")); }
-void start_postgres() { run_or_throw(pg_cmd("pg-up.sh")); }
+void stop_rabbitmq() {
+  run_or_throw(rmq_cmd("rmq-down.sh"));
+}
+void start_rabbitmq() {
+  run_or_throw(rmq_cmd("rmq-up.sh"));
+}
+void stop_postgres() {
+  run_or_throw(pg_cmd("pg-down.sh"));
+}
+void start_postgres() {
+  run_or_throw(pg_cmd("pg-up.sh"));
+}
 
 std::string unique_name(std::string_view prefix) {
   static std::atomic<int> counter{0};
@@ -73,7 +84,11 @@ int run_shell(const std::string& command, std::string* out) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-std::string pgcqrs_binary() { return std::string(PGCQRS_BINARY_DIR) + "/bin/pgcqrs"; }
-std::string source_dir() { return PGCQRS_SOURCE_DIR; }
+std::string pgcqrs_binary() {
+  return std::string(PGCQRS_BINARY_DIR) + "/bin/pgcqrs";
+}
+std::string source_dir() {
+  return PGCQRS_SOURCE_DIR;
+}
 
 }  // namespace pgcqrs::it

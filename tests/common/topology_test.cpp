@@ -1,7 +1,8 @@
 // Routing keys and replica bindings follow the django-cqrs topology exactly.
+#include "common/topology.hpp"
+
 #include <doctest/doctest.h>
 
-#include "common/topology.hpp"
 #include "master/publish_target.hpp"
 #include "replica/bindings.hpp"
 
@@ -17,8 +18,8 @@ TEST_CASE("routing keys of the django-cqrs topology") {
 }
 
 TEST_CASE("replica bindings: two keys on the queue and one on the dead-letter queue per id") {
-  const auto b = replica::replica_bindings("replica", "dead_letter_replica",
-                                           {"product", "author", "product"});
+  const auto b =
+      replica::replica_bindings("replica", "dead_letter_replica", {"product", "author", "product"});
   REQUIRE(b.size() == 6);
   CHECK(b[0] == replica::Binding{"replica", "author"});
   CHECK(b[1] == replica::Binding{"replica", "cqrs.replica.author"});
