@@ -14,7 +14,7 @@ PACKAGES=(
   # servers used by the tests and the demo (started by integration_tests/servers/*.sh)
   postgresql-15 postgresql-client-15 rabbitmq-server
   # tools the scripts use
-  procps util-linux curl ca-certificates
+  procps util-linux curl ca-certificates git clang-format
 )
 
 missing=()
