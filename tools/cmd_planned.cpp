@@ -42,14 +42,9 @@ CommandSpec planned(std::string name, std::string alias, std::string summary, st
 }  // namespace
 
 std::vector<CommandSpec> planned_commands() {
-  const std::string master_issue = "issue 3: master capture and agent";
   const std::string replica_issue = "issue 4: replica consumer";
   const std::string tools_issue = "issue 5: resync tools";
   std::vector<CommandSpec> v;
-  v.push_back(planned("migrate", "", "install the cqrs schema and capture triggers", master_issue,
-                      nullptr));
-  v.push_back(
-      planned("master", "", "run the master agent (outbox -> RabbitMQ)", master_issue, nullptr));
   v.push_back(planned(
       "consume", "cqrs_consume", "run replica workers (RabbitMQ -> read-model tables)",
       replica_issue, [](CLI::App& s, PlannedOptions& o) {

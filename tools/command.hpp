@@ -35,6 +35,12 @@ const std::vector<CommandSpec>& commands();
 // Each cmd_*.cpp contributes its specs through one of these.
 std::vector<CommandSpec> check_config_commands();
 std::vector<CommandSpec> planned_commands();
+std::vector<CommandSpec> migrate_commands();
+std::vector<CommandSpec> master_commands();
+
+// Adds `install` / `uninstall` under `pgcqrs master`; the runner returns -1 when neither was
+// given (then `pgcqrs master` runs the agent).
+Runner setup_master_install(CLI::App& parent, const GlobalOptions& globals);
 
 // django-cqrs spells some options with one dash and several letters (`-cid`); CLI11 only knows
 // one-letter short options, so these are rewritten to their long form before parsing.

@@ -1,0 +1,429 @@
+// Capture DDL generation: per-model trigger functions that write django-cqrs events to the outbox.
+//
+// Shape of what is installed on a tracked table T for model M:
+//   BEFORE UPDATE FOR EACH ROW  zz_cqrs_bump         revision + 1, cqrs_updated = now();
+//                                                    a changed primary key -> DELETE of the old
+//   AFTER INSERT  FOR EACH STATEMENT (NEW TABLE)     one set-based INSERT INTO cqrs.outbox
+//   AFTER UPDATE  FOR EACH STATEMENT (OLD, NEW)      idem (+ DELETE for rows leaving the filter)
+//   AFTER DELETE  FOR EACH STATEMENT (OLD TABLE)     idem, DELETE events
+//   BEFORE TRUNCATE FOR EACH STATEMENT               refuses: a TRUNCATE would publish nothing
+// Statement-level triggers with transition tables make a 100-row statement pay one outbox
+// INSERT, not 100 trigger calls.
+#include "master/capture.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <set>
+
+#include "common/error.hpp"
+
+namespace pgcqrs::master {
+namespace {
+
+constexpr std::string_view kDollar = "$cqrs$";
+// json_build_object takes at most 100 arguments: 50 key/value pairs per call
+constexpr std::size_t kPairsPerCall = 45;
+
+std::uint64_t fnv1a(std::string_view s) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (const char c : s) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+std::string hex(std::uint64_t v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i) {
+    out[static_cast<std::size_t>(i)] = kHex[v & 0xF];
+    v >>= 4;
+  }
+  return out;
+}
+
+bool compares_as_text(const Column& c) {
+  static const std::set<std::string> kNoEquality = {"json", "xml",  "point", "box",   "polygon",
+                                                    "line", "lseg", "path",  "circle"};
+  return kNoEquality.count(c.base_type) != 0;
+}
+
+class Generator {
+ public:
+  Generator(const MasterModel& m, const TableInfo& info, const SqlQuoter& q)
+      : m_(m), info_(info), q_(q) {
+    validate();
+    select_fields();
+  }
+
+  CaptureDdl ddl() const {
+    CaptureDdl out;
+    const std::string table = q_.name(info_.table.schema) + "." + q_.name(info_.table.name);
+    if (!info_.has_revision) {
+      out.statements.push_back("ALTER TABLE " + table +
+                               " ADD COLUMN cqrs_revision integer NOT NULL DEFAULT 0");
+    }
+    if (!info_.has_updated) {
+      out.statements.push_back("ALTER TABLE " + table +
+                               " ADD COLUMN cqrs_updated timestamptz NOT NULL DEFAULT now()");
+    }
+    // tables that came from a django-cqrs master have the columns without defaults; raw SQL
+    // inserts need them
+    out.statements.push_back("ALTER TABLE " + table +
+                             " ALTER COLUMN cqrs_revision SET DEFAULT 0,"
+                             " ALTER COLUMN cqrs_updated SET DEFAULT now()");
+    out.statements.push_back(function("bump", bump_body()));
+    out.statements.push_back(drop_trigger(kBumpTrigger, table));
+    out.statements.push_back("CREATE TRIGGER " + q_.name(std::string(kBumpTrigger)) +
+                             " BEFORE UPDATE ON " + table + " FOR EACH ROW EXECUTE FUNCTION " +
+                             fn("bump") + "()");
+    for (auto t : {kInsertTrigger, kUpdateTrigger, kDeleteTrigger}) {
+      out.statements.push_back(drop_trigger(t, table));
+    }
+    if (m_.produce) {
+      out.statements.push_back(function("insert", insert_body()));
+      out.statements.push_back(function("update", update_body()));
+      out.statements.push_back(function("delete", delete_body()));
+      out.statements.push_back("CREATE TRIGGER " + q_.name(std::string(kInsertTrigger)) +
+                               " AFTER INSERT ON " + table +
+                               " REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT"
+                               " EXECUTE FUNCTION " +
+                               fn("insert") + "()");
+      out.statements.push_back("CREATE TRIGGER " + q_.name(std::string(kUpdateTrigger)) +
+                               " AFTER UPDATE ON " + table +
+                               " REFERENCING OLD TABLE AS cqrs_old NEW TABLE AS cqrs_new"
+                               " FOR EACH STATEMENT EXECUTE FUNCTION " +
+                               fn("update") + "()");
+      out.statements.push_back("CREATE TRIGGER " + q_.name(std::string(kDeleteTrigger)) +
+                               " AFTER DELETE ON " + table +
+                               " REFERENCING OLD TABLE AS cqrs_old FOR EACH STATEMENT"
+                               " EXECUTE FUNCTION " +
+                               fn("delete") + "()");
+    } else {
+      for (auto what : {"insert", "update", "delete"}) {
+        out.statements.push_back("DROP FUNCTION IF EXISTS " + fn(what) + "()");
+      }
+    }
+    if (m_.serializer) {
+      out.statements.push_back("CREATE OR REPLACE FUNCTION " + fn("serialize") + "(pk " +
+                               pk_column().type + ") RETURNS json LANGUAGE sql STABLE AS " +
+                               std::string(kDollar) + "\n" + *m_.serializer + "\n" +
+                               std::string(kDollar));
+    } else {
+      out.statements.push_back("DROP FUNCTION IF EXISTS " + fn("serialize") + "(" +
+                               pk_column().type + ")");
+    }
+    out.statements.push_back(function("truncate", truncate_body(table)));
+    out.statements.push_back(drop_trigger(kTruncateTrigger, table));
+    out.statements.push_back("CREATE TRIGGER " + q_.name(std::string(kTruncateTrigger)) +
+                             " BEFORE TRUNCATE ON " + table +
+                             " FOR EACH STATEMENT EXECUTE FUNCTION " + fn("truncate") + "()");
+    // the column additions depend on the table's state, not on the configuration
+    std::string all;
+    for (const auto& s : out.statements) {
+      if (s.find(" ADD COLUMN ") == std::string::npos) all += s + ";\n";
+    }
+    out.config_hash = hex(fnv1a(all));
+    return out;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& key, const std::string& cause) const {
+    throw ConfigError("master.model '" + m_.cqrs_id + "' (" + quoted(info_.table) + ") " + key +
+                      ": " + cause);
+  }
+
+  void validate() const {
+    for (const auto& f : m_.fields) {
+      if (info_.column(f) == nullptr) fail("fields", "no column \"" + f + "\" in the table");
+    }
+    for (const auto& f : m_.tracked_fields) {
+      if (info_.column(f) == nullptr) {
+        fail("tracked_fields", "no column \"" + f + "\" in the table");
+      }
+    }
+    for (const auto* snippet : {&m_.filter, &m_.serializer, &m_.meta_sql}) {
+      if (*snippet && snippet->value().find(kDollar) != std::string::npos) {
+        fail("SQL", "must not contain the quote " + std::string(kDollar) +
+                        " (pgcqrs wraps generated function bodies in it)");
+      }
+    }
+  }
+
+  void select_fields() {
+    const std::set<std::string> wanted(m_.fields.begin(), m_.fields.end());
+    fields_.push_back(&pk_column());
+    for (const auto& c : info_.columns) {
+      if (c.name == info_.primary_key || c.name == "cqrs_revision" || c.name == "cqrs_updated") {
+        continue;
+      }
+      if (wanted.empty() || wanted.count(c.name) != 0) fields_.push_back(&c);
+    }
+    for (const auto& t : m_.tracked_fields)
+      tracked_.push_back(info_.column(t));
+  }
+
+  const Column& pk_column() const { return *info_.column(info_.primary_key); }
+
+  std::string fn(std::string_view what) const {
+    return "cqrs." + q_.name(function_name(m_.cqrs_id, what));
+  }
+
+  std::string function(std::string_view what, const std::string& body) const {
+    return "CREATE OR REPLACE FUNCTION " + fn(what) + "() RETURNS trigger LANGUAGE plpgsql AS " +
+           std::string(kDollar) + "\n" + body + std::string(kDollar);
+  }
+
+  std::string drop_trigger(std::string_view name, const std::string& table) const {
+    return "DROP TRIGGER IF EXISTS " + q_.name(std::string(name)) + " ON " + table;
+  }
+
+  // JSON value of column `c` of row alias `a`, in django-cqrs's formats.
+  std::string value(const std::string& a, const Column& c) const {
+    const std::string ref = a + "." + q_.name(c.name);
+    if (!c.is_array && c.base_type == "timestamptz") return "cqrs.django_ts(" + ref + ")";
+    if (!c.is_array && c.base_type == "timestamp") return "cqrs.django_ts_naive(" + ref + ")";
+    return ref;
+  }
+
+  std::string pk_json(const std::string& a) const {
+    return "to_json(" + value(a, pk_column()) + ")";
+  }
+
+  std::string instance_data(const std::string& a) const {
+    if (m_.serializer) return "NULL::json";
+    std::vector<std::string> pairs;
+    pairs.push_back(q_.literal(pk_column().name) + ", " + value(a, pk_column()));
+    pairs.push_back("'cqrs_revision', " + a + ".cqrs_revision");
+    pairs.push_back("'cqrs_updated', cqrs.django_ts(" + a + ".cqrs_updated)");
+    for (std::size_t i = 1; i < fields_.size(); ++i) {
+      pairs.push_back(q_.literal(fields_[i]->name) + ", " + value(a, *fields_[i]));
+    }
+    std::vector<std::string> calls;
+    for (std::size_t i = 0; i < pairs.size(); i += kPairsPerCall) {
+      std::string call = "json_build_object(";
+      for (std::size_t j = i; j < std::min(pairs.size(), i + kPairsPerCall); ++j) {
+        call += (j == i ? "" : ", ") + pairs[j];
+      }
+      calls.push_back(call + ")");
+    }
+    if (calls.size() == 1) return calls[0];
+    std::string merged = "(";
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+      merged += (i == 0 ? "" : " || ") + calls[i] + "::jsonb";
+    }
+    return merged + ")::json";
+  }
+
+  std::string delete_data(const std::string& a) const {
+    return "json_build_object('id', " + value(a, pk_column()) + ", 'cqrs_revision', " + a +
+           ".cqrs_revision + 1, 'cqrs_updated', cqrs.django_ts(now()))";
+  }
+
+  // previous_data of a new row: the tracked fields that are not null, mapped to null.
+  std::string previous_on_insert(const std::string& a) const {
+    if (tracked_.empty()) return "NULL::json";
+    std::string arr;
+    for (const auto* c : tracked_) {
+      arr += (arr.empty() ? "" : ", ") + std::string("CASE WHEN ") + a + "." + q_.name(c->name) +
+             " IS NOT NULL THEN " + q_.literal(c->name) + " END";
+    }
+    return "coalesce((SELECT json_object_agg(k, NULL) FROM unnest(ARRAY[" + arr +
+           "]::text[]) AS k WHERE k IS NOT NULL), '{}'::json)";
+  }
+
+  // previous_data of an updated row: the tracked fields that changed, with their old values.
+  std::string previous_on_update() const {
+    if (tracked_.empty()) return "NULL::json";
+    std::string rows;
+    for (const auto* c : tracked_) {
+      const std::string o = "o." + q_.name(c->name);
+      const std::string n = "n." + q_.name(c->name);
+      const std::string changed = compares_as_text(*c)
+                                      ? o + "::text IS DISTINCT FROM " + n + "::text"
+                                      : o + " IS DISTINCT FROM " + n;
+      rows += (rows.empty() ? "" : ", ") + std::string("(") + q_.literal(c->name) + ", to_json(" +
+              value("o", *c) + "), " + changed + ")";
+    }
+    return "coalesce((SELECT json_object_agg(x.k, x.v) FROM (VALUES " + rows +
+           ") AS x(k, v, changed) WHERE x.changed), '{}'::json)";
+  }
+
+  std::string meta(const std::string& a) const {
+    if (m_.meta_json) return q_.literal(*m_.meta_json) + "::json";
+    if (m_.meta_sql) return a + ".cqrs_meta__";
+    return "'{}'::json";
+  }
+
+  // `(SELECT t.*, <meta> AS cqrs_meta__ FROM <transition> t WHERE <filter>)`
+  std::string rows(const std::string& transition, bool filtered, bool negate = false) const {
+    std::string s = "(SELECT t.*";
+    if (m_.meta_sql) s += ", to_json((" + *m_.meta_sql + ")) AS cqrs_meta__";
+    s += " FROM " + transition + " t";
+    if (filtered && m_.filter) {
+      s += negate ? " WHERE NOT coalesce((" + *m_.filter + "), false)"
+                  : " WHERE (" + *m_.filter + ")";
+    }
+    return s + ")";
+  }
+
+  std::string outbox_insert() const {
+    return "INSERT INTO cqrs.outbox (cqrs_id, signal, instance_pk, revision, updated, "
+           "instance_data, previous_data, meta, correlation_id)\n";
+  }
+
+  std::string notify() const {
+    return "  IF FOUND THEN PERFORM pg_notify(" + q_.literal(std::string(kOutboxChannel)) +
+           ", ''); END IF;\n";
+  }
+
+  std::string insert_body() const {
+    return "DECLARE corr text := cqrs.correlation_id();\nBEGIN\n  " + outbox_insert() +
+           "  SELECT " + q_.literal(m_.cqrs_id) + ", 'SAVE', " + pk_json("n") +
+           ", n.cqrs_revision, n.cqrs_updated, " + instance_data("n") + ", " +
+           previous_on_insert("n") + ", " + meta("n") + ", corr\n  FROM " + rows("cqrs_new", true) +
+           " n;\n" + notify() + "  RETURN NULL;\nEND\n";
+  }
+
+  std::string update_body() const {
+    const std::string pk = q_.name(pk_column().name);
+    std::string body = "DECLARE corr text := cqrs.correlation_id();\nBEGIN\n  " + outbox_insert() +
+                       "  SELECT " + q_.literal(m_.cqrs_id) + ", 'SAVE', " + pk_json("n") +
+                       ", n.cqrs_revision, n.cqrs_updated, " + instance_data("n") + ", " +
+                       previous_on_update() + ", " + meta("n") + ", corr\n  FROM " +
+                       rows("cqrs_new", true) + " n";
+    if (!tracked_.empty()) body += " LEFT JOIN cqrs_old o ON o." + pk + " = n." + pk;
+    body += ";\n" + notify();
+    if (m_.filter) {
+      // a row that stops matching the filter leaves the replicas: publish its delete
+      body += "  " + outbox_insert() + "  SELECT " + q_.literal(m_.cqrs_id) + ", 'DELETE', " +
+              pk_json("n") + ", n.cqrs_revision, now(), " + "json_build_object('id', " +
+              value("n", pk_column()) +
+              ", 'cqrs_revision', n.cqrs_revision, 'cqrs_updated', cqrs.django_ts(now())), " +
+              "NULL, " + meta("n") + ", corr\n  FROM " + rows("cqrs_new", true, true) + " n JOIN " +
+              rows("cqrs_old", true) + " o ON o." + pk + " = n." + pk + ";\n" + notify();
+    }
+    return body + "  RETURN NULL;\nEND\n";
+  }
+
+  std::string delete_body() const {
+    return "DECLARE corr text := cqrs.correlation_id();\nBEGIN\n  " + outbox_insert() +
+           "  SELECT " + q_.literal(m_.cqrs_id) + ", 'DELETE', " + pk_json("o") +
+           ", o.cqrs_revision + 1, now(), " + delete_data("o") + ", NULL, " + meta("o") +
+           ", corr\n  FROM " + rows("cqrs_old", true) + " o;\n" + notify() +
+           "  RETURN NULL;\nEND\n";
+  }
+
+  std::string bump_body() const {
+    const std::string pk = q_.name(pk_column().name);
+    std::string body =
+        "BEGIN\n  NEW.cqrs_revision := OLD.cqrs_revision + 1;\n  NEW.cqrs_updated := now();\n";
+    if (m_.produce) {
+      // the old key disappears: replicas must delete it (the new key arrives as a SAVE)
+      std::string cond = "NEW." + pk + " IS DISTINCT FROM OLD." + pk;
+      if (m_.filter) {
+        cond += " AND EXISTS (SELECT 1 FROM (SELECT (OLD).*) t WHERE (" + *m_.filter + "))";
+      }
+      std::string meta_expr = meta("o");
+      if (m_.meta_sql) {
+        meta_expr = "(SELECT to_json((" + *m_.meta_sql + ")) FROM (SELECT (OLD).*) t)";
+      }
+      body += "  IF " + cond + " THEN\n    " + outbox_insert() + "    SELECT " +
+              q_.literal(m_.cqrs_id) + ", 'DELETE', " + pk_json("o") +
+              ", o.cqrs_revision + 1, now(), " + delete_data("o") + ", NULL, " + meta_expr +
+              ", cqrs.correlation_id() FROM (SELECT (OLD).*) o;\n  END IF;\n";
+    }
+    return body + "  RETURN NEW;\nEND\n";
+  }
+
+  std::string truncate_body(const std::string& table) const {
+    return "BEGIN\n  RAISE EXCEPTION 'TRUNCATE of % is refused: pgcqrs captures its changes "
+           "(cqrs_id %)', " +
+           q_.literal(table) + ", " + q_.literal(m_.cqrs_id) +
+           "\n    USING HINT = 'DELETE the rows instead so replicas delete them too, or remove "
+           "capture first (pgcqrs master uninstall)', ERRCODE = 'feature_not_supported';\nEND\n";
+  }
+
+  const MasterModel& m_;
+  const TableInfo& info_;
+  const SqlQuoter& q_;
+  std::vector<const Column*> fields_;  // primary key first
+  std::vector<const Column*> tracked_;
+};
+
+}  // namespace
+
+SqlQuoter quoter_for(pqxx::transaction_base& txn) {
+  return SqlQuoter{[&txn](const std::string& s) { return txn.quote_name(s); },
+                   [&txn](const std::string& s) { return txn.quote(s); }};
+}
+
+std::string function_name(const std::string& cqrs_id, std::string_view what) {
+  return cqrs_id + "__" + std::string(what);
+}
+
+CaptureDdl capture_ddl(const MasterModel& model, const TableInfo& info, const SqlQuoter& q) {
+  return Generator(model, info, q).ddl();
+}
+
+std::vector<std::string> uncapture_ddl(const std::string& cqrs_id, const QualifiedName& table,
+                                       const SqlQuoter& q) {
+  const std::string t = q.name(table.schema) + "." + q.name(table.name);
+  std::vector<std::string> out;
+  for (auto trig :
+       {kBumpTrigger, kInsertTrigger, kUpdateTrigger, kDeleteTrigger, kTruncateTrigger}) {
+    out.push_back("DROP TRIGGER IF EXISTS " + q.name(std::string(trig)) + " ON " + t);
+  }
+  for (auto what : {"bump", "insert", "update", "delete", "truncate"}) {
+    out.push_back("DROP FUNCTION IF EXISTS cqrs." + q.name(function_name(cqrs_id, what)) + "()");
+  }
+  // the serializer takes the key's type: drop it whatever that type is
+  out.push_back(
+      "DO " + std::string(kDollar) +
+      " DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure FROM pg_proc p JOIN "
+      "pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'cqrs' AND p.proname = " +
+      q.literal(function_name(cqrs_id, "serialize")) +
+      " LOOP EXECUTE 'DROP FUNCTION ' || f; END LOOP; END " + std::string(kDollar));
+  return out;
+}
+
+std::vector<std::string> serializer_dispatch_ddl(const std::vector<SerializedModel>& models,
+                                                 const SqlQuoter& q) {
+  // the key travels as JSON; the serializer takes the column's type: cast its text form
+  // (django formats parse back for every supported key type)
+  std::string cases;
+  for (const auto& m : models) {
+    cases += "    WHEN " + q.literal(m.cqrs_id) + " THEN data := cqrs." +
+             q.name(function_name(m.cqrs_id, "serialize")) +
+             "((NEW.instance_pk #>> '{}')::" + m.pk_type + ");\n";
+  }
+  std::vector<std::string> out;
+  out.push_back("DROP TRIGGER IF EXISTS fill_instance_data ON cqrs.outbox");
+  if (cases.empty()) {
+    out.push_back("DROP FUNCTION IF EXISTS cqrs.fill_instance_data()");
+    return out;
+  }
+  const std::string body =
+      "DECLARE data json;\nBEGIN\n  CASE NEW.cqrs_id\n" + cases +
+      "    ELSE RETURN NULL;\n  END CASE;\n"
+      "  IF data IS NULL THEN\n"
+      "    -- the row is gone by commit time: its DELETE event follows, nothing to save\n"
+      "    DELETE FROM cqrs.outbox WHERE id = NEW.id;\n"
+      "  ELSE\n"
+      "    UPDATE cqrs.outbox SET instance_data = (data::jsonb || jsonb_build_object("
+      "'cqrs_revision', NEW.revision, 'cqrs_updated', cqrs.django_ts(NEW.updated)))::json\n"
+      "    WHERE id = NEW.id;\n"
+      "  END IF;\n  RETURN NULL;\nEND\n";
+  out.push_back(
+      "CREATE OR REPLACE FUNCTION cqrs.fill_instance_data() RETURNS trigger "
+      "LANGUAGE plpgsql AS " +
+      std::string(kDollar) + "\n" + body + std::string(kDollar));
+  out.push_back(
+      "CREATE CONSTRAINT TRIGGER fill_instance_data AFTER INSERT ON cqrs.outbox "
+      "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.instance_data IS NULL AND "
+      "NEW.signal = 'SAVE') EXECUTE FUNCTION cqrs.fill_instance_data()");
+  return out;
+}
+
+}  // namespace pgcqrs::master

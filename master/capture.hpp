@@ -1,0 +1,60 @@
+// Generates the capture DDL of a master model: revision bump, outbox triggers, TRUNCATE guard.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/config.hpp"
+#include "master/table_info.hpp"
+
+namespace pgcqrs::master {
+
+// Identifier and literal quoting. In production both come from the libpqxx connection
+// (quote_name / quote); tests may supply their own.
+struct SqlQuoter {
+  std::function<std::string(const std::string&)> name;
+  std::function<std::string(const std::string&)> literal;
+};
+SqlQuoter quoter_for(pqxx::transaction_base& txn);
+
+// The channel the capture triggers notify and the agent listens on.
+inline constexpr std::string_view kOutboxChannel = "pgcqrs_outbox";
+
+// Trigger names on a tracked table. `zz_` makes the bump the last BEFORE trigger, so the
+// revision it writes is final whatever other BEFORE triggers the application has.
+inline constexpr std::string_view kBumpTrigger = "zz_cqrs_bump";
+inline constexpr std::string_view kInsertTrigger = "cqrs_capture_insert";
+inline constexpr std::string_view kUpdateTrigger = "cqrs_capture_update";
+inline constexpr std::string_view kDeleteTrigger = "cqrs_capture_delete";
+inline constexpr std::string_view kTruncateTrigger = "cqrs_refuse_truncate";
+
+struct CaptureDdl {
+  std::vector<std::string> statements;  // run in order, in one transaction
+  std::string config_hash;              // changes when the generated DDL changes
+};
+
+// DDL that (re)installs capture for `model` on the table described by `info`: adds the
+// cqrs_revision / cqrs_updated columns when missing, and creates or replaces the trigger
+// functions and triggers. Idempotent. Throws ConfigError naming the model and key when
+// `fields` / `tracked_fields` name unknown columns or SQL snippets contain the `$cqrs$` quote.
+CaptureDdl capture_ddl(const MasterModel& model, const TableInfo& info, const SqlQuoter& q);
+
+// DDL that removes what capture_ddl installed (the columns stay).
+std::vector<std::string> uncapture_ddl(const std::string& cqrs_id, const QualifiedName& table,
+                                       const SqlQuoter& q);
+
+// The deferred trigger on cqrs.outbox that fills instance_data at commit for models with a
+// serializer, dispatching on cqrs_id. Regenerated from the whole configuration.
+struct SerializedModel {
+  std::string cqrs_id;
+  std::string pk_type;  // format_type() of the primary key, the serializer's argument type
+};
+std::vector<std::string> serializer_dispatch_ddl(const std::vector<SerializedModel>& models,
+                                                 const SqlQuoter& q);
+
+// Names of the per-model functions in schema cqrs (unquoted).
+std::string function_name(const std::string& cqrs_id, std::string_view what);
+
+}  // namespace pgcqrs::master

@@ -1,0 +1,146 @@
+// Installing, updating and removing capture on the master database.
+#include "master/install.hpp"
+
+#include <map>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "common/error.hpp"
+#include "master/capture.hpp"
+#include "master/table_info.hpp"
+
+namespace pgcqrs::master {
+namespace {
+
+constexpr const char* kInstalled = R"sql(
+SELECT cqrs_id, table_schema, table_name, config_hash FROM cqrs.capture ORDER BY cqrs_id
+)sql";
+
+constexpr const char* kRecordCapture = R"sql(
+INSERT INTO cqrs.capture (cqrs_id, table_schema, table_name, config_hash)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (cqrs_id) DO UPDATE
+SET table_schema = EXCLUDED.table_schema, table_name = EXCLUDED.table_name,
+    config_hash = EXCLUDED.config_hash, installed_at = now()
+)sql";
+
+constexpr const char* kForgetCapture = "DELETE FROM cqrs.capture WHERE cqrs_id = $1";
+
+struct Installed {
+  QualifiedName table;
+  std::string hash;
+};
+
+std::map<std::string, Installed> installed_captures(pqxx::transaction_base& txn) {
+  std::map<std::string, Installed> out;
+  if (!txn.exec1("SELECT to_regclass('cqrs.capture') IS NOT NULL")[0].as<bool>()) return out;
+  for (const auto& r : txn.exec(kInstalled)) {
+    out[r[0].as<std::string>()] = {{r[1].as<std::string>(), r[2].as<std::string>()},
+                                   r[3].as<std::string>()};
+  }
+  return out;
+}
+
+void run(pqxx::transaction_base& txn, InstallReport& report, const std::string& sql, bool dry_run) {
+  report.ddl.push_back(sql);
+  if (!dry_run) txn.exec(sql);
+}
+
+}  // namespace
+
+InstallReport install_capture(pqxx::connection& conn, const MasterConfig& config, bool dry_run) {
+  InstallReport report;
+  pqxx::work txn(conn, "pgcqrs master install");
+  const SqlQuoter q = quoter_for(txn);
+
+  std::set<std::pair<std::string, std::string>> tables;
+  for (const auto& m : config.models) {
+    if (!tables.insert({m.table.schema, m.table.name}).second) {
+      throw ConfigError("master.model '" + m.cqrs_id + "': table " + quoted(m.table) +
+                        " is already captured by another model; one model per table");
+    }
+  }
+
+  if (dry_run) {
+    for (const auto& m : pg::pending_migrations(txn, "master", migrations())) {
+      report.migrations.emplace_back(m.name);
+      report.ddl.push_back("-- migration " + std::string(m.name) + "\n" + std::string(m.sql));
+    }
+  } else {
+    report.migrations = pg::apply_migrations(txn, "master", migrations());
+  }
+
+  const auto before = installed_captures(txn);
+  std::vector<SerializedModel> serialized;
+  for (const auto& m : config.models) {
+    const TableInfo info = describe_table(txn, m.table);
+    const CaptureDdl ddl = capture_ddl(m, info, q);
+    if (m.serializer) {
+      serialized.push_back({m.cqrs_id, info.column(info.primary_key)->type});
+    }
+    const auto it = before.find(m.cqrs_id);
+    if (it != before.end() && it->second.hash == ddl.config_hash && it->second.table == m.table) {
+      report.unchanged.push_back(m.cqrs_id);
+      continue;
+    }
+    if (it != before.end() && !(it->second.table == m.table)) {
+      // the model moved to another table: take capture off the old one first
+      for (const auto& s : uncapture_ddl(m.cqrs_id, it->second.table, q)) {
+        run(txn, report, s, dry_run);
+      }
+    }
+    for (const auto& s : ddl.statements)
+      run(txn, report, s, dry_run);
+    report.ddl.push_back("-- record capture of " + m.cqrs_id);
+    if (!dry_run) {
+      txn.exec_params(kRecordCapture, m.cqrs_id, m.table.schema, m.table.name, ddl.config_hash);
+    }
+    report.installed.push_back(m.cqrs_id);
+  }
+  for (const auto& [id, inst] : before) {
+    if (config.models.end() !=
+        std::find_if(config.models.begin(), config.models.end(),
+                     [&id = id](const auto& m) { return m.cqrs_id == id; })) {
+      continue;
+    }
+    for (const auto& s : uncapture_ddl(id, inst.table, q))
+      run(txn, report, s, dry_run);
+    if (!dry_run) txn.exec_params(kForgetCapture, id);
+    report.removed.push_back(id);
+  }
+  for (const auto& s : serializer_dispatch_ddl(serialized, q))
+    run(txn, report, s, dry_run);
+
+  if (dry_run) {
+    txn.abort();
+  } else {
+    txn.commit();
+  }
+  return report;
+}
+
+InstallReport uninstall_capture(pqxx::connection& conn, bool dry_run) {
+  InstallReport report;
+  pqxx::work txn(conn, "pgcqrs master uninstall");
+  const SqlQuoter q = quoter_for(txn);
+  for (const auto& [id, inst] : installed_captures(txn)) {
+    for (const auto& s : uncapture_ddl(id, inst.table, q))
+      run(txn, report, s, dry_run);
+    if (!dry_run) txn.exec_params(kForgetCapture, id);
+    report.removed.push_back(id);
+  }
+  for (const auto& s : serializer_dispatch_ddl({}, q)) {
+    if (txn.exec1("SELECT to_regclass('cqrs.outbox') IS NOT NULL")[0].as<bool>()) {
+      run(txn, report, s, dry_run);
+    }
+  }
+  if (dry_run) {
+    txn.abort();
+  } else {
+    txn.commit();
+  }
+  return report;
+}
+
+}  // namespace pgcqrs::master
