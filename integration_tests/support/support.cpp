@@ -3,11 +3,18 @@
 
 #include <array>
 #include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 
 namespace pgcqrs::it {
@@ -89,6 +96,120 @@ std::string pgcqrs_binary() {
 }
 std::string source_dir() {
   return PGCQRS_SOURCE_DIR;
+}
+
+}  // namespace pgcqrs::it
+
+namespace pgcqrs::it {
+
+Process::Process(std::vector<std::string> argv, std::string log_path,
+                 std::vector<std::pair<std::string, std::string>> env)
+    : log_path_(std::move(log_path)) {
+  const int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("open " + log_path_ + ": " + std::strerror(errno));
+  pid_ = ::fork();
+  if (pid_ < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid_ == 0) {
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    for (const auto& [k, v] : env)
+      ::setenv(k.c_str(), v.c_str(), 1);
+    std::vector<char*> args;
+    for (auto& a : argv)
+      args.push_back(a.data());
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
+    ::_exit(127);
+  }
+  ::close(fd);
+}
+
+Process::~Process() {
+  if (running()) {
+    ::kill(pid_, SIGKILL);
+    wait(std::chrono::seconds(10));
+  }
+}
+
+bool Process::running() {
+  if (status_ != -1) return false;
+  int st = 0;
+  const int r = ::waitpid(pid_, &st, WNOHANG);
+  if (r == 0) return true;
+  if (r == pid_) status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return false;
+}
+
+void Process::signal(int sig) {
+  if (running()) ::kill(pid_, sig);
+}
+
+int Process::wait(std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (running()) {
+    if (std::chrono::steady_clock::now() >= until) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return status_;
+}
+
+std::string Process::log() const {
+  std::ifstream in(log_path_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+namespace {
+
+std::string server_base() {
+  const std::string url = pg_url();
+  return url.substr(0, url.rfind('/'));
+}
+
+void admin_sql(const std::string& sql) {
+  std::string out;
+  const int rc =
+      run_shell("psql -X -q -v ON_ERROR_STOP=1 '" + pg_url() + "' -c '" + sql + "' 2>&1", &out);
+  if (rc != 0) throw std::runtime_error("psql: " + sql + ": " + out);
+}
+
+}  // namespace
+
+TempDatabase::TempDatabase(std::string_view prefix) : name_(unique_name(prefix)) {
+  admin_sql("CREATE DATABASE " + name_);
+  url_ = server_base() + "/" + name_;
+}
+
+TempDatabase::~TempDatabase() {
+  try {
+    admin_sql("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "drop test database %s: %s\n", name_.c_str(), e.what());
+  }
+}
+
+std::string write_temp_file(std::string_view name, std::string_view text) {
+  static const std::string dir = [] {
+    std::string tmpl = std::filesystem::temp_directory_path().string() + "/pgcqrs-it-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    return tmpl;
+  }();
+  const std::string path = dir + "/" + std::string(name);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  if (!out) throw std::runtime_error("write " + path);
+  return path;
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= until) return condition();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 }  // namespace pgcqrs::it
