@@ -140,3 +140,158 @@ INSERT INTO shop."Item" (id, name) VALUES (2, 'upserted'), (4, 'four')
   const Event e = decode_event(body);
   CHECK(e.revision() == 0);
 }
+
+TEST_CASE("rolled-back work publishes nothing; the correlation id travels") {
+  MasterFixture f(kItemSchema, kItemModel, {"item"});
+  f.start_agent();
+  f.sql("BEGIN; INSERT INTO shop.\"Item\" (id, name) VALUES (1, 'never'); ROLLBACK;");
+  f.sql(
+      "BEGIN; SAVEPOINT s; INSERT INTO shop.\"Item\" (id, name) VALUES (2, 'never');"
+      " ROLLBACK TO s; INSERT INTO shop.\"Item\" (id, name) VALUES (3, 'kept'); COMMIT;");
+  f.sql(
+      "BEGIN; SET LOCAL pgcqrs.correlation_id = 'req-42';"
+      " INSERT INTO shop.\"Item\" (id, name) VALUES (4, 'traced'); COMMIT;");
+  const auto msgs = f.take(3, 3s);
+  REQUIRE(msgs.size() == 2);
+  CHECK(msgs[0]["instance_pk"] == 3);
+  CHECK(msgs[0]["correlation_id"].is_null());
+  CHECK(msgs[1]["instance_pk"] == 4);
+  CHECK(msgs[1]["correlation_id"] == "req-42");
+  CHECK(f.scalar("SELECT count(*) FROM cqrs.outbox") == "0");
+}
+
+TEST_CASE("model options: fields, tracked_fields, filter, produce, meta, serializer") {
+  MasterFixture f(R"sql(
+CREATE TABLE author (id integer PRIMARY KEY, name text NOT NULL);
+CREATE TABLE book (
+  id integer PRIMARY KEY, title text NOT NULL, price numeric(8,2), secret text,
+  author integer REFERENCES author (id), published boolean NOT NULL DEFAULT false);
+CREATE TABLE note (id uuid PRIMARY KEY, body text);
+CREATE TABLE audit (id bigint PRIMARY KEY, what text);
+)sql",
+                  R"toml(
+[[master.model]]
+cqrs_id = "book"
+table = "book"
+fields = ["title", "price", "author", "published"]
+tracked_fields = ["title", "price"]
+filter = "published"
+meta = { origin = "shop" }
+
+[[master.model]]
+cqrs_id = "author"
+table = "author"
+serializer = "SELECT json_build_object('id', a.id, 'name', a.name, 'books', (SELECT coalesce(json_agg(b.title ORDER BY b.id), '[]') FROM book b WHERE b.author = a.id)) FROM author a WHERE a.id = $1"
+meta_sql = "json_build_object('len', length(name))"
+
+[[master.model]]
+cqrs_id = "note"
+table = "note"
+
+[[master.model]]
+cqrs_id = "audit"
+table = "audit"
+produce = false
+)toml",
+                  {"book", "author", "note", "audit"});
+  f.start_agent();
+
+  SUBCASE("fields, tracked_fields (previous_data), filter and constant meta") {
+    f.sql("INSERT INTO author VALUES (1, 'Le Guin');");
+    f.take(1);
+    f.sql("INSERT INTO book VALUES (1, 'Draft', 1.00, 's', 1, false);");  // filtered out
+    f.sql("UPDATE book SET published = true, title = 'Earthsea' WHERE id = 1;");
+    f.sql("UPDATE book SET price = 2.50 WHERE id = 1;");
+    f.sql("UPDATE book SET published = false WHERE id = 1;");  // leaves the filter: DELETE
+    const auto msgs = f.take(4, 3s);
+    REQUIRE(msgs.size() == 3);
+    CHECK(json::dump(msgs[0]["instance_data"]).find("secret") == std::string::npos);
+    CHECK(keys_of(msgs[0]["instance_data"]) ==
+          std::vector<std::string>{"id", "cqrs_revision", "cqrs_updated", "title", "price",
+                                   "author", "published"});
+    CHECK(json::dump(msgs[0]["previous_data"]) == R"({"title":"Draft"})");
+    CHECK(msgs[0]["instance_data"]["cqrs_revision"] == 1);
+    CHECK(json::dump(msgs[1]["previous_data"]) == R"({"price":1.00})");
+    CHECK(json::dump(msgs[0]["meta"]) == R"({"origin":"shop"})");
+    CHECK(msgs[2]["signal_type"] == "DELETE");
+    CHECK(msgs[2]["instance_data"]["cqrs_revision"] == 3);
+  }
+
+  SUBCASE("serializer runs at commit and sees related rows changed later in the transaction") {
+    f.sql(
+        "BEGIN; INSERT INTO author VALUES (2, 'Lem');"
+        " INSERT INTO book (id, title, author, published) VALUES (7, 'Solaris', 2, true);"
+        " COMMIT;");
+    const auto msgs = f.take(3, 3s);
+    REQUIRE(msgs.size() == 2);
+    const auto& a = msgs[0]["cqrs_id"] == "author" ? msgs[0] : msgs[1];
+    CHECK(a["instance_data"]["books"] == json::Json::array({"Solaris"}));
+    CHECK(a["instance_data"]["cqrs_revision"] == 0);
+    CHECK(a["instance_data"].contains("cqrs_updated"));
+    CHECK(json::dump(a["meta"]) == R"({"len":3})");
+  }
+
+  SUBCASE("uuid primary keys, DELETE included; produce = false still bumps the revision") {
+    f.sql(
+        "INSERT INTO note VALUES ('00000000-0000-4000-8000-00000000000A', 'x');"
+        " DELETE FROM note;"
+        " INSERT INTO audit VALUES (1, 'a'); UPDATE audit SET what = 'b';");
+    const auto msgs = f.take(3, 3s);
+    REQUIRE(msgs.size() == 2);
+    CHECK(msgs[0]["instance_pk"] == "00000000-0000-4000-8000-00000000000a");
+    CHECK(msgs[1]["signal_type"] == "DELETE");
+    CHECK(msgs[1]["instance_data"]["id"] == "00000000-0000-4000-8000-00000000000a");
+    CHECK(f.scalar("SELECT cqrs_revision FROM audit WHERE id = 1") == "1");
+  }
+
+  SUBCASE("TRUNCATE of a tracked table is refused with a hint") {
+    std::string out;
+    CHECK(run_shell("psql -X -q '" + f.db.url() + "' -c 'TRUNCATE note' 2>&1", &out) != 0);
+    CHECK(out.find("TRUNCATE of \"public\".\"note\" is refused: pgcqrs captures its changes") !=
+          std::string::npos);
+    CHECK(out.find("DELETE the rows instead") != std::string::npos);
+  }
+}
+
+TEST_CASE("migrate is idempotent, --dry-run changes nothing, uninstall keeps the columns") {
+  MasterFixture f(kItemSchema, kItemModel, {"item"});
+  std::string out;
+  REQUIRE(f.pgcqrs("migrate", &out) == 0);
+  CHECK(out == "master: schema cqrs is up to date\nmaster: capture unchanged for item\n");
+  REQUIRE(f.pgcqrs("master uninstall --dry-run", &out) == 0);
+  CHECK(out.find("DROP TRIGGER IF EXISTS \"cqrs_capture_insert\" ON \"shop\".\"Item\"") !=
+        std::string::npos);
+  CHECK(f.scalar("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'shop.\"Item\"'::regclass"
+                 " AND NOT tgisinternal") == "5");
+  REQUIRE(f.pgcqrs("master uninstall", &out) == 0);
+  CHECK(out == "master: capture removed from item\n");
+  CHECK(f.scalar("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'shop.\"Item\"'::regclass"
+                 " AND NOT tgisinternal") == "0");
+  CHECK(f.scalar("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'shop'"
+                 " AND column_name IN ('cqrs_revision', 'cqrs_updated')") == "2");
+  f.sql("INSERT INTO shop.\"Item\" (id, name) VALUES (1, 'uncaptured')");
+  CHECK(f.scalar("SELECT count(*) FROM cqrs.outbox") == "0");
+  REQUIRE(f.pgcqrs("migrate", &out) == 0);
+  CHECK(out == "master: schema cqrs is up to date\nmaster: capture installed for item\n");
+}
+
+TEST_CASE("configuration errors name the table and column") {
+  MasterFixture f(kItemSchema, kItemModel, {"item"});
+  const std::string bad =
+      write_temp_file(f.db.name() + "-bad.toml",
+                      "[master]\ndatabase = \"" + f.db.url() +
+                          "\"\n[[master.model]]\ncqrs_id = \"item\"\ntable = 'shop.\"Item\"'\n"
+                          "tracked_fields = [\"nope\"]\n");
+  std::string out;
+  CHECK(run_shell(pgcqrs_binary() + " --config '" + bad + "' migrate 2>&1", &out) == 2);
+  CHECK(out ==
+        "pgcqrs: master.model 'item' (\"shop\".\"Item\") tracked_fields: no column \"nope\" "
+        "in the table\n");
+  const std::string missing =
+      write_temp_file(f.db.name() + "-missing.toml",
+                      "[master]\ndatabase = \"" + f.db.url() +
+                          "\"\n[[master.model]]\ncqrs_id = \"x\"\ntable = \"item\"\n");
+  CHECK(run_shell(pgcqrs_binary() + " --config '" + missing + "' migrate 2>&1", &out) == 2);
+  CHECK(out.find("table \"public\".\"item\": not found in the master database") !=
+        std::string::npos);
+}

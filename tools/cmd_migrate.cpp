@@ -12,7 +12,7 @@
 namespace pgcqrs::tools {
 namespace {
 
-void print_report(const master::InstallReport& r, bool dry_run) {
+void print_report(const master::InstallReport& r, bool dry_run, bool install) {
   if (dry_run) {
     for (const auto& s : r.ddl)
       std::cout << s << ";\n\n";
@@ -25,10 +25,10 @@ void print_report(const master::InstallReport& r, bool dry_run) {
       out += (out.empty() ? "" : ", ") + s;
     return out;
   };
-  if (r.migrations.empty()) {
-    std::cout << "master: schema cqrs is up to date\n";
-  } else {
-    std::cout << "master: applied " << list(r.migrations) << "\n";
+  if (install) {
+    std::cout << (r.migrations.empty() ? "master: schema cqrs is up to date"
+                                       : "master: applied " + list(r.migrations))
+              << "\n";
   }
   if (!r.installed.empty())
     std::cout << "master: capture installed for " << list(r.installed) << "\n";
@@ -43,7 +43,7 @@ int install_master(const GlobalOptions& g, bool dry_run) {
     throw pgcqrs::ConfigError(config.source + ": [master] is not configured; nothing to install");
   }
   pg::Session db(config.master->database, "pgcqrs migrate");
-  print_report(master::install_capture(db.conn(), *config.master, dry_run), dry_run);
+  print_report(master::install_capture(db.conn(), *config.master, dry_run), dry_run, true);
   return exit_code::kOk;
 }
 
@@ -53,7 +53,7 @@ int uninstall_master(const GlobalOptions& g, bool dry_run) {
     throw pgcqrs::ConfigError(config.source + ": [master] is not configured; nothing to uninstall");
   }
   pg::Session db(config.master->database, "pgcqrs uninstall");
-  print_report(master::uninstall_capture(db.conn(), dry_run), dry_run);
+  print_report(master::uninstall_capture(db.conn(), dry_run), dry_run, false);
   return exit_code::kOk;
 }
 

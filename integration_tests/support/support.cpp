@@ -79,6 +79,7 @@ std::string unique_name(std::string_view prefix) {
 }
 
 int run_shell(const std::string& command, std::string* out) {
+  if (out != nullptr) out->clear();
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) throw std::runtime_error("popen failed: " + command);
   std::array<char, 4096> buf{};
