@@ -10,8 +10,9 @@ while [ $# -gt 0 ]; do
   cmake_args+=("$1"); shift
 done
 jobs="${PGCQRS_JOBS:-$(nproc)}"
-cmake -S "$ROOT" -B "$BUILD" -G Ninja "${cmake_args[@]}" >"$BUILD.configure.log" 2>&1 \
-  || { cat "$BUILD.configure.log" >&2; exit 1; }
+mkdir -p "$BUILD"
+cmake -S "$ROOT" -B "$BUILD" -G Ninja "${cmake_args[@]}" >"$BUILD/configure.log" 2>&1 \
+  || { cat "$BUILD/configure.log" >&2; exit 1; }
 if [ ${#targets[@]} -gt 0 ]; then
   cmake --build "$BUILD" -j "$jobs" --target "${targets[@]}"
 else
