@@ -35,14 +35,16 @@ void TestQueue::reconnect() {
   open();
 }
 
-std::vector<amqp::Delivery> TestQueue::take(std::size_t n, std::chrono::milliseconds idle_timeout) {
+std::vector<amqp::Delivery> TestQueue::take(std::size_t n, std::chrono::milliseconds idle_timeout,
+                                            std::chrono::milliseconds max_wait) {
+  const auto deadline = std::chrono::steady_clock::now() + max_wait;
   if (!consuming_) {
     ch_.set_prefetch(1000);
     ch_.consume(queue_);
     consuming_ = true;
   }
   std::vector<amqp::Delivery> out;
-  while (out.size() < n) {
+  while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
     auto d = ch_.next_delivery(idle_timeout);
     if (!d) break;
     ch_.ack(d->delivery_tag);

@@ -19,8 +19,10 @@ class TestQueue {
   TestQueue(TestQueue&&) = delete;
   TestQueue& operator=(TestQueue&&) = delete;
 
-  // Takes (acks) deliveries until `n` arrived or `timeout` passed without a new one.
-  std::vector<amqp::Delivery> take(std::size_t n, std::chrono::milliseconds idle_timeout);
+  // Takes (acks) deliveries until `n` arrived, `idle_timeout` passed without a new one, or
+  // `max_wait` passed in all.
+  std::vector<amqp::Delivery> take(std::size_t n, std::chrono::milliseconds idle_timeout,
+                                   std::chrono::milliseconds max_wait = std::chrono::minutes(5));
   // Messages currently ready in the queue (passive declare on a fresh connection).
   std::uint32_t ready();
   // Reconnects (after a broker restart).

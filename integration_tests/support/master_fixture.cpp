@@ -45,9 +45,10 @@ std::string MasterFixture::scalar(const std::string& query) const {
   return r[0][0].as<std::string>();
 }
 
-std::vector<json::Json> MasterFixture::take(std::size_t n, std::chrono::milliseconds idle) {
+std::vector<json::Json> MasterFixture::take(std::size_t n, std::chrono::milliseconds idle,
+                                            std::chrono::milliseconds max_wait) {
   std::vector<json::Json> out;
-  for (const auto& d : queue->take(n, idle))
+  for (const auto& d : queue->take(n, idle, max_wait))
     out.push_back(json::parse(d.body));
   return out;
 }

@@ -28,7 +28,8 @@ struct MasterFixture {
   std::string scalar(const std::string& query) const;
   // Takes deliveries and parses their bodies.
   std::vector<json::Json> take(std::size_t n,
-                               std::chrono::milliseconds idle = std::chrono::seconds(5));
+                               std::chrono::milliseconds idle = std::chrono::seconds(5),
+                               std::chrono::milliseconds max_wait = std::chrono::minutes(5));
 
   TempDatabase db;
   std::string exchange;
