@@ -7,6 +7,7 @@
 #include <set>
 
 #include <doctest/doctest.h>
+#include <httplib.h>
 
 #include "common/event.hpp"
 #include "support/master_fixture.hpp"
@@ -294,4 +295,46 @@ TEST_CASE("configuration errors name the table and column") {
   CHECK(run_shell(pgcqrs_binary() + " --config '" + missing + "' migrate 2>&1", &out) == 2);
   CHECK(out.find("table \"public\".\"item\": not found in the master database") !=
         std::string::npos);
+}
+
+TEST_CASE("/metrics and /healthz of the agent report what it did") {
+  const int port = free_port();
+  MasterFixture f(kItemSchema, kItemModel, {"item"}, "http_port = " + std::to_string(port) + "\n");
+  Process& agent = f.start_agent();
+  f.sql("INSERT INTO shop.\"Item\" (id, name) SELECT g, 'n' FROM generate_series(1, 25) g");
+  REQUIRE_MESSAGE(f.take(25).size() == 25, agent.log());
+  httplib::Client http("127.0.0.1", port);
+  std::string metrics;
+  REQUIRE_MESSAGE(eventually(
+                      [&] {
+                        auto r = http.Get("/metrics");
+                        if (!r) return false;
+                        metrics = r->body;
+                        return metrics.find("pgcqrs_master_confirmed_total 25\n") !=
+                               std::string::npos;
+                      },
+                      10s),
+                  metrics << agent.log());
+  CHECK(metrics.find("pgcqrs_master_published_total 25\n") != std::string::npos);
+  CHECK(metrics.find("pgcqrs_master_active 1\n") != std::string::npos);
+  CHECK(metrics.find("pgcqrs_master_outbox_backlog ") != std::string::npos);
+  CHECK(metrics.find("pgcqrs_master_returned_total 0\n") != std::string::npos);
+  auto health = http.Get("/healthz");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  auto ready = http.Get("/readyz");
+  REQUIRE(ready);
+  CHECK(ready->body == "ok\nactive\n");
+  // an event nobody is bound to is returned by the broker, counted and logged
+  f.sql("INSERT INTO shop.\"Item\" (id, name) VALUES (100, 'x')");
+  f.take(1);
+  f.queue.reset();  // deletes the queue: the next event is unroutable
+  f.sql("INSERT INTO shop.\"Item\" (id, name) VALUES (101, 'y')");
+  CHECK(eventually(
+      [&] {
+        auto r = http.Get("/metrics");
+        return r && r->body.find("pgcqrs_master_returned_total 1\n") != std::string::npos;
+      },
+      10s));
+  CHECK(agent.log().find("returned by the broker: 312 NO_ROUTE") != std::string::npos);
 }

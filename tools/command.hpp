@@ -37,6 +37,7 @@ std::vector<CommandSpec> check_config_commands();
 std::vector<CommandSpec> planned_commands();
 std::vector<CommandSpec> migrate_commands();
 std::vector<CommandSpec> master_commands();
+std::vector<CommandSpec> watch_commands();
 
 // Adds `install` / `uninstall` under `pgcqrs master`; the runner returns -1 when neither was
 // given (then `pgcqrs master` runs the agent).

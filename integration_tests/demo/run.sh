@@ -23,6 +23,14 @@ export PGCQRS_BROKER_URL="$PGCQRS_TEST_AMQP_URL"
 export PGCQRS_MASTER_DATABASE="$base/demo_master"
 export PGCQRS_REPLICA_DATABASE="$base/demo_replica"
 export PGCQRS_CONFIG="$HERE/pgcqrs.toml"
+# the demo's /metrics port: a free one, set through the config copy below
+PGCQRS_DEMO_HTTP_PORT="$(( 20000 + RANDOM % 20000 ))"
+while (exec 3<>"/dev/tcp/127.0.0.1/$PGCQRS_DEMO_HTTP_PORT") 2>/dev/null; do
+  PGCQRS_DEMO_HTTP_PORT="$(( 20000 + RANDOM % 20000 ))"
+done
+conf="$(mktemp --suffix=.toml)"
+sed "s/^message_ttl = 86400 .*/&\nhttp_port = $PGCQRS_DEMO_HTTP_PORT/" "$HERE/pgcqrs.toml" > "$conf"
+export PGCQRS_CONFIG="$conf"
 echo "  PGCQRS_CONFIG=$PGCQRS_CONFIG"
 
 step "pgcqrs check-config: the effective configuration, secrets masked"
@@ -36,6 +44,49 @@ pgcqrs --config "$bad" check-config
 echo "  exit code: $?"
 set -e
 rm -f "$bad"
+
+step "pgcqrs migrate: schema cqrs (outbox) on the master, capture triggers on author and product"
+pgcqrs migrate
+sql "$base/demo_master" -c '\d author'
+
+step "start the master agent (publishes the outbox to RabbitMQ with publisher confirms)"
+work="$(mktemp -d)"
+pgcqrs master >"$work/agent.log" 2>&1 &
+agent=$!
+trap 'kill $agent 2>/dev/null || true; rm -rf "$work"' EXIT
+# a private queue that shows what is published (events nobody is bound to are dropped by
+# RabbitMQ: the watcher must be bound before the writes)
+pgcqrs watch --cqrs-id author --cqrs-id product --count 6 >"$work/events" 2>"$work/watch.err" &
+watcher=$!
+for _ in $(seq 1 100); do grep -q watching "$work/watch.err" && break; sleep 0.1; done
+
+step "write on the master with plain SQL: insert, multi-row update, delete, a correlation id"
+sql "$base/demo_master" <<'SQL'
+INSERT INTO author VALUES (3, 'Octavia E. Butler');
+UPDATE product SET in_stock = NOT in_stock;
+UPDATE product SET price = 11.55 WHERE id = 1;
+DELETE FROM product WHERE id = 2;
+BEGIN;
+SET LOCAL pgcqrs.correlation_id = 'demo-request-1';
+INSERT INTO product (id, name, price, sku, author)
+  VALUES (3, 'Kindred', 15.00, 'b8f3c7a0-0000-4000-8000-000000000003', 3);
+COMMIT;
+SQL
+sql "$base/demo_master" -c "SELECT id, name, price, cqrs_revision, cqrs_updated FROM product ORDER BY id"
+
+step "the events RabbitMQ delivered (routing key, then the django-cqrs body)"
+wait "$watcher"
+cat "$work/events"
+
+step "the agent removed what the broker confirmed; its metrics"
+sql "$base/demo_master" -c "SELECT count(*) AS outbox_rows_left FROM cqrs.outbox"
+curl -s "http://127.0.0.1:$PGCQRS_DEMO_HTTP_PORT/metrics" | grep '^pgcqrs_master' || true
+
+step "SIGTERM: the agent waits for outstanding confirms and exits 0"
+kill -TERM "$agent"
+set +e; wait "$agent"; rc=$?; set -e
+echo "  agent exit code: $rc"
+tail -n 3 "$work/agent.log"
 
 step "pgcqrs --help (the django-cqrs command names are links to pgcqrs)"
 pgcqrs --help

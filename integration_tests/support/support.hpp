@@ -27,6 +27,9 @@ std::string unique_name(std::string_view prefix);
 // Runs a shell command; returns its exit status. Stdout is captured into `out` if given.
 int run_shell(const std::string& command, std::string* out = nullptr);
 
+// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
+int free_port();
+
 // Path of the built `pgcqrs` executable and the source tree.
 std::string pgcqrs_binary();
 std::string source_dir();
