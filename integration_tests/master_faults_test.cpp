@@ -209,3 +209,48 @@ TEST_CASE("SIGTERM: the agent finishes its round and exits 0") {
     published += revs.size();
   CHECK(static_cast<std::int64_t>(published) + left >= 20000);
 }
+
+TEST_CASE("database restarted under the agent: it reconnects and catches up") {
+  MasterFixture f(kSchema, kModel, {"counter"});
+  Process& agent = f.start_agent();
+  f.sql("INSERT INTO counter VALUES (1, 0)");
+  REQUIRE(f.take(1).size() == 1);
+  f.conn.reset();
+  stop_postgres();
+  std::this_thread::sleep_for(2s);
+  start_postgres();
+  f.conn = std::make_unique<pqxx::connection>(f.db.url());
+  f.sql("INSERT INTO counter VALUES (2, 0)");
+  const auto msgs = f.take(1, 30s);
+  REQUIRE_MESSAGE(msgs.size() == 1, agent.log());
+  CHECK(msgs[0]["instance_pk"] == 2);
+  CHECK(agent.running());
+  CHECK(agent.log().find("reconnecting in") != std::string::npos);
+}
+
+TEST_CASE("broker blocked by a resource alarm: the outbox grows, nothing is dropped") {
+  MasterFixture f(kSchema, kModel, {"counter"});
+  Process& agent = f.start_agent();
+  f.sql("INSERT INTO counter VALUES (0, 0)");
+  Seen seen;
+  collect(f.take(1), seen);
+  REQUIRE(seen.size() == 1);
+  auto ctl = [](const std::string& args) {
+    std::string out;
+    const int rc = run_shell(". '" + std::string(std::getenv("PGCQRS_TEST_RMQ_BASE")) +
+                                 "/env.sh' && rabbitmqctl -q " + args + " 2>&1",
+                             &out);
+    REQUIRE_MESSAGE(rc == 0, out);
+  };
+  ctl("set_vm_memory_high_watermark 0");
+  f.sql("INSERT INTO counter SELECT g, 0 FROM generate_series(1, 500) g");
+  std::this_thread::sleep_for(3s);
+  const auto waiting = std::stoll(f.scalar("SELECT count(*) FROM cqrs.outbox"));
+  ctl("set_vm_memory_high_watermark 0.4");
+  MESSAGE(waiting << " events waited in the outbox while the broker was blocked");
+  CHECK(waiting > 0);
+  drain(f, seen, 5s);
+  CHECK(first_missing(f, seen) == "");
+  CHECK(f.scalar("SELECT count(*) FROM cqrs.outbox") == "0");
+  CHECK(agent.running());
+}
