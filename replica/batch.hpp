@@ -1,0 +1,116 @@
+// Events -> rows to apply: mapping to replica columns, and the newest event per row of a batch.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/config.hpp"
+#include "common/event.hpp"
+#include "common/json.hpp"
+#include "replica/table_info.hpp"
+
+namespace pgcqrs::replica {
+
+// Opaque reference to the delivery an event came from (for the consumer: its delivery tag).
+using DeliveryRef = std::uint64_t;
+
+// Everything needed to map and apply the events of one cqrs_id: its configuration and, unless
+// the model has an apply_function, its table as the catalog describes it (load_targets()).
+struct Target {
+  ReplicaModel model;
+  TableInfo table;  // empty for apply_function models
+
+  [[nodiscard]] bool uses_function() const noexcept { return model.apply_function.has_value(); }
+};
+
+// One event ready to apply: keyed, with its revision, its values renamed to replica columns.
+struct Row {
+  Signal signal = Signal::kSave;
+  json::Json pk;        // the primary key's JSON value (never null)
+  std::string pk_text;  // its text: `42`, `abc` (a string unquoted); batch key and logs
+  std::int64_t revision = 0;
+  // SAVE/SYNC into a table: replica column -> value, only columns of the table, in the table's
+  //   column order; always holds the primary key, cqrs_revision and cqrs_updated.
+  // SAVE/SYNC with an apply_function: instance_data with its keys renamed by the mapping.
+  // DELETE: instance_data as received.
+  json::Json data;
+  // SAVE/SYNC into a table: for each key of `data`, in order, its index in
+  // Target::table.columns (so, ascending). Rows with equal `columns` share one statement.
+  std::vector<std::size_t> columns;
+  json::Json previous_data;  // apply_function models: previous_data renamed; else null
+  json::Json meta;           // apply_function models: the event's meta; else null
+  DeliveryRef delivery = 0;
+};
+
+// Maps one decoded event for `target` (its cqrs_id is not checked: routing is the caller's).
+// SAVE/SYNC: each instance_data key becomes the column `mapping[key]`, or keeps its name when
+// it has no mapping (cqrs_revision and cqrs_updated always keep theirs); a key whose column the
+// table lacks is dropped (django-cqrs drops excess keys), as is an unmapped key named like the
+// column a mapped key of the same event takes (the mapped field owns that
+// column). The key's value is data[primary key column] or, when absent or null, instance_pk.
+// DELETE: the key is instance_data.id (django-cqrs sends `id` whatever the key is called) or,
+// when absent or null, instance_pk. Both need an integer instance_data.cqrs_revision; SAVE and
+// SYNC also cqrs_updated. Throws MessageError naming the event, e.g.
+//   `SAVE author pk=7: instance_data.cqrs_revision '"3"': not an integer`.
+Row map_event(const Target& target, Event event, DeliveryRef delivery = 0);
+
+// True when `later` (arrived after `earlier`, same row) replaces it in a batch: a higher
+// revision wins; on equal revisions DELETE beats SYNC beats SAVE, and between equals the
+// later one wins (a redelivery).
+bool supersedes(const Row& later, const Row& earlier) noexcept;
+
+// A delivery whose event another event of the same batch made pointless. It is acked with the
+// batch and counted as skipped.
+struct Superseded {
+  DeliveryRef delivery = 0;
+  DeliveryRef by = 0;  // the delivery whose event replaced it
+  std::string cqrs_id;
+  std::string pk;
+  std::int64_t revision = 0;
+  Signal signal = Signal::kSave;
+};
+
+// The rows of one cqrs_id, one per primary key (apply_function models: every event, in order).
+struct Group {
+  const Target* target = nullptr;
+  std::vector<Row> rows;
+};
+
+struct Plan {
+  std::vector<Group> groups;  // by cqrs_id (one lock order for every worker)
+  std::vector<Superseded> superseded;
+
+  [[nodiscard]] std::size_t row_count() const noexcept;
+};
+
+// The events of one batch, mapped on arrival. Targets are referenced, not copied: they must
+// outlive the batch.
+class Batch {
+ public:
+  // Maps `event` (map_event(); pass it with std::move to spare copying its values) and adds
+  // it. Throws MessageError, leaving the batch unchanged: that delivery alone fails.
+  void add(const Target& target, Event event, DeliveryRef delivery);
+  // Adds an already mapped row.
+  void add(const Target& target, Row row);
+
+  [[nodiscard]] std::size_t size() const noexcept { return entries_.size(); }
+  [[nodiscard]] bool empty() const noexcept { return entries_.empty(); }
+  void clear() noexcept { entries_.clear(); }
+
+  // Keeps, per (cqrs_id, primary key), the row that supersedes() all others, in the place of
+  // that key's first event; lists the deliveries that lost. Rows of apply_function models are
+  // all kept, in arrival order: the function sees every event. Moves the rows into the plan:
+  // the batch is empty afterwards.
+  [[nodiscard]] Plan newest_per_row();
+
+ private:
+  struct Entry {
+    const Target* target = nullptr;
+    Row row;
+  };
+  std::vector<Entry> entries_;
+};
+
+}  // namespace pgcqrs::replica
