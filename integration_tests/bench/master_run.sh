@@ -1,0 +1,641 @@
+#!/usr/bin/env bash
+# The master-side benchmarks, run inside integration_tests/with_servers.sh (which exports
+# PGCQRS_TEST_PG_URL, PGCQRS_TEST_AMQP_URL, ...). Start it through integration_tests/bench_master.sh,
+# which builds bin/pgcqrs and bin/bench_amqp first; the knobs are documented there.
+#
+# Phases (BENCH_PHASES, default "capture micro explain commit drain bloat"):
+#   capture  pgbench write throughput: plain table vs pgcqrs capture vs a naive row trigger
+#   micro    CPU per statement of capture and of its parts (sql/capture_probe.sql), no commit
+#   explain  auto_explain (ANALYZE, BUFFERS, WAL) of a large INSERT, plain and captured
+#   commit   one client, synchronous commit: latency and WAL bytes per 1-row transaction
+#   drain    agent drain rate of a pre-filled outbox vs the broker's raw confirmed-publish rate
+#   bloat    outbox size, rows and dead tuples every few seconds under sustained writes
+# Prints markdown tables; writes them, the raw pgbench/agent output and samples to BENCH_OUT.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+: "${PGCQRS_TEST_PG_URL:?run me through integration_tests/with_servers.sh}"
+: "${PGCQRS_TEST_AMQP_URL:?run me through integration_tests/with_servers.sh}"
+BIN="${BENCH_BIN:?BENCH_BIN: the folder holding pgcqrs and bench_amqp}"
+PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+OUT="${BENCH_OUT:?BENCH_OUT: a folder for results}"
+mkdir -p "$OUT"
+
+quick="${BENCH_QUICK:-0}"
+dflt() { if [ "$quick" = 1 ]; then echo "$2"; else echo "$1"; fi; }
+PHASES="${BENCH_PHASES:-capture micro explain commit drain bloat}"
+SECONDS_PER_RUN="${BENCH_SECONDS:-$(dflt 8 3)}"
+CLIENTS="${BENCH_CLIENTS:-2}"
+WORKLOADS="${BENCH_WORKLOADS:-ins1 ins100stmt ins100tx upd1 ins1async ins1c8}"
+MANY_CLIENTS="${BENCH_MANY_CLIENTS:-8}"
+VARIANTS="${BENCH_VARIANTS:-plain capture rowtrg}"
+REPEAT="${BENCH_REPEAT:-$(dflt 2 1)}"
+UPDATE_ROWS="${BENCH_UPDATE_ROWS:-$(dflt 100000 10000)}"
+DRAIN_ROWS="${BENCH_DRAIN_ROWS:-$(dflt 200000 20000)}"
+NOTE_BYTES="${BENCH_NOTE_BYTES:-35}"
+WINDOW="${BENCH_CONFIRM_WINDOW:-1000}"
+BLOAT_SECONDS="${BENCH_BLOAT_SECONDS:-$(dflt 120 15)}"
+BLOAT_TPS="${BENCH_BLOAT_TPS:-500}"
+SAMPLE_EVERY="${BENCH_SAMPLE_EVERY:-5}"
+
+base_url="${PGCQRS_TEST_PG_URL%/*}"
+results="$OUT/results.md"
+: > "$results"
+say() { echo "$*" | tee -a "$results"; }
+log() { echo "bench: $*" >&2; }
+loadavg() { echo "load average $(cut -d' ' -f1-3 /proc/loadavg)"; }
+
+sql() { psql -X -q -v ON_ERROR_STOP=1 "$DB" "$@" >/dev/null; }
+val() { psql -X -Atq -v ON_ERROR_STOP=1 -c "$1" "$DB"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+fmt() { awk -v a="$1" 'BEGIN { printf "%.0f", a }'; }
+
+make_db() {  # make_db NAME SCHEMA_FILE -> sets DB
+  psql -X -q -v ON_ERROR_STOP=1 "$PGCQRS_TEST_PG_URL" -c "SET client_min_messages = warning" \
+    -c "DROP DATABASE IF EXISTS $1" \
+    -c "CREATE DATABASE $1" >/dev/null
+  DB="$base_url/$1"
+  sql -f "$2"
+}
+
+write_config() {  # write_config FILE EXCHANGE CQRS_ID TABLE
+  cat > "$1" <<EOF
+[broker]
+url = "$PGCQRS_TEST_AMQP_URL"
+exchange = "$2"
+
+[master]
+database = "$DB"
+confirm_window = $WINDOW
+poll_interval_ms = 200
+
+[[master.model]]
+cqrs_id = "$3"
+table = "$4"
+EOF
+}
+
+AGENT_PID=""
+start_agent() {  # start_agent CONFIG LOG
+  "$BIN/pgcqrs" --config "$1" master 2>"$2" &
+  AGENT_PID=$!
+}
+stop_agent() {
+  [ -n "$AGENT_PID" ] || return 0
+  kill -TERM "$AGENT_PID" 2>/dev/null || true
+  wait "$AGENT_PID" 2>/dev/null || true
+  AGENT_PID=""
+}
+PGBENCH_PID=""
+cleanup() {
+  [ -n "$PGBENCH_PID" ] && kill -TERM "$PGBENCH_PID" 2>/dev/null
+  stop_agent
+}
+trap cleanup EXIT
+
+# --------------------------------------------------------------------------------------------
+# Phase 1: capture cost
+# --------------------------------------------------------------------------------------------
+NOTE="a note of forty characters, give or take"
+
+table_of() { echo "bench.t_$1"; }
+
+write_script() {  # write_script WORKLOAD VARIANT FILE
+  local t
+  t="$(table_of "$2")"
+  case "$1" in
+    ins1 | ins1async | ins1c8)
+      echo "INSERT INTO $t (name, price, qty, note) VALUES ('item', 12.34, 1, '$NOTE');" ;;
+    ins100stmt)
+      echo "INSERT INTO $t (name, price, qty, note) SELECT 'item ' || g, g * 0.01, g, '$NOTE'" \
+           "FROM generate_series(1, 100) g;" ;;
+    ins100tx)
+      echo "BEGIN;"
+      for i in $(seq 1 100); do
+        echo "INSERT INTO $t (name, price, qty, note) VALUES ('item $i', $i.25, $i, '$NOTE');"
+      done
+      echo "COMMIT;" ;;
+    upd1)
+      echo "\\set id random(1, $UPDATE_ROWS)"
+      echo "UPDATE $t SET qty = qty + 1, price = price + 0.01 WHERE id = :id;" ;;
+    *) echo "unknown workload $1" >&2; return 2 ;;
+  esac > "$3"
+}
+
+rows_per_tx() { case "$1" in ins100stmt | ins100tx) echo 100 ;; *) echo 1 ;; esac; }
+workload_title() {
+  case "$1" in
+    ins1) echo "1-row INSERT tx" ;;
+    ins1async) echo "1-row INSERT tx, synchronous_commit off" ;;
+    ins1c8) echo "1-row INSERT tx, $MANY_CLIENTS clients" ;;
+    ins100stmt) echo "100-row INSERT statement" ;;
+    ins100tx) echo "100 single-row INSERTs in one tx" ;;
+    upd1) echo "1-row UPDATE tx" ;;
+  esac
+}
+target_of() { case "$1" in ins1 | upd1 | ins1c8) echo "≤ 1.15×" ;; ins100stmt) echo "≤ 1.5×" ;; *) echo "—" ;; esac; }
+target_max() { case "$1" in ins1 | upd1 | ins1c8) echo 1.15 ;; ins100stmt) echo 1.5 ;; *) echo "" ;; esac; }
+
+reset_tables() {  # reset_tables WORKLOAD VARIANT: empty every table, refill for updates, vacuum
+  # session_replication_role = replica skips the triggers: TRUNCATE of a captured table is
+  # otherwise refused, and the refill should publish nothing
+  # shellcheck disable=SC2016  # $$ quotes SQL, not the shell
+  sql -c "SET session_replication_role = replica" -c 'DO $do$ BEGIN
+         EXECUTE (SELECT $$TRUNCATE cqrs.outbox, $$ || string_agg(format($$%I.%I$$, schemaname,
+                  tablename), $$, $$) || $$ RESTART IDENTITY$$
+                  FROM pg_tables WHERE schemaname = $$bench$$); END $do$'
+  if [ "$1" = upd1 ]; then
+    sql -c "SET session_replication_role = replica" \
+        -c "INSERT INTO $(table_of "$2") (name, price, qty, note)
+            SELECT 'item ' || g, g * 0.01, g, '$NOTE' FROM generate_series(1, $UPDATE_ROWS) g"
+  fi
+  sql -c "VACUUM ANALYZE"
+  [ "${3:-}" = nocheckpoint ] || sql -c "CHECKPOINT"
+}
+
+events_of() {  # events the variant's capture wrote during the run ("" = it writes none)
+  case "$1" in
+    capture | nonotify | min) val "SELECT count(*) FROM cqrs.outbox" ;;
+    nocheck) val "SELECT count(*) FROM bench.outbox_nocheck" ;;
+    agg) val "SELECT coalesce(sum(json_array_length(events)), 0) FROM bench.outbox_agg" ;;
+    keys) val "SELECT coalesce(sum(cardinality(pks)), 0) FROM bench.outbox_keys" ;;
+    rowtrg) val "SELECT count(*) FROM bench.naive_outbox" ;;
+    *) echo "" ;;
+  esac
+}
+
+declare -A TPS TXS EVENTS
+capture_db_ready() {
+  if [ "${CAPTURE_DB_READY:-0}" = 1 ]; then DB="$base_url/bench_capture"; return 0; fi
+  make_db bench_capture "$HERE/sql/capture_schema.sql"
+  write_config "$OUT/capture.toml" bench_capture bench_capture bench.t_capture
+  "$BIN/pgcqrs" --config "$OUT/capture.toml" migrate > "$OUT/capture-migrate.log" 2>&1
+  sql -f "$HERE/sql/capture_probe.sql"
+  CAPTURE_DB_READY=1
+}
+
+run_capture() {
+  CAPTURE_LOAD="$(loadavg)"
+  capture_db_ready
+  mkdir -p "$OUT/pgbench"
+  local reversed=""
+  for v in $VARIANTS; do reversed="$v $reversed"; done
+  for w in $WORKLOADS; do
+    for r in $(seq 1 "$REPEAT"); do
+      # interleaved, and every other round in reverse order: load from elsewhere on the machine
+      # then hits every variant alike instead of the one that happened to run at that moment
+      local order="$VARIANTS"
+      [ $((r % 2)) = 0 ] && order="$reversed"
+      for v in $order; do
+        local script="$OUT/pgbench/$w-$v.sql" out="$OUT/pgbench/$w-$v-$r.log"
+        write_script "$w" "$v" "$script"
+        reset_tables "$w" "$v"
+        local opts="" clients="$CLIENTS"
+        [ "$w" = ins1async ] && opts="-c synchronous_commit=off"
+        [ "$w" = ins1c8 ] && clients="$MANY_CLIENTS"
+        log "capture: $w $v run $r (${SECONDS_PER_RUN} s)"
+        PGOPTIONS="$opts" "$PG_BIN/pgbench" -n -M prepared -c "$clients" -j "$CLIENTS" \
+          -T "$SECONDS_PER_RUN" -f "$script" "$DB" > "$out" 2>&1 \
+          || { cat "$out" >&2; return 1; }
+        local tps txs events
+        tps="$(awk '/^tps = / { print $3 }' "$out")"
+        txs="$(awk -F': ' '/^number of transactions actually processed/ { print $2 }' "$out")"
+        txs="${txs%%/*}"
+        events="$(events_of "$v")"
+        # best of the repeats: interference on a shared machine only ever slows a run down
+        if [ -z "${TPS[$w/$v]:-}" ] || awk -v a="$tps" -v b="${TPS[$w/$v]}" 'BEGIN { exit !(a > b) }'; then
+          TPS[$w/$v]="$tps"; TXS[$w/$v]="$txs"; EVENTS[$w/$v]="$events"
+        fi
+        echo "capture workload=$w variant=$v run=$r tps=$tps transactions=$txs events=$events" \
+          >> "$OUT/raw.txt"
+      done
+    done
+  done
+  reset_tables none none
+  print_capture_tables
+}
+
+variant_title() {
+  case "$1" in
+    plain) echo "plain" ;;
+    capture) echo "pgcqrs capture" ;;
+    rowtrg) echo "naive row trigger" ;;
+    none) echo "transition tables, empty body" ;;
+    notify) echo "pg_notify only" ;;
+    bump) echo "revision bump row trigger only" ;;
+    min) echo "outbox row without JSON" ;;
+    nocheck) echo "same, outbox without CHECK" ;;
+    agg) echo "other design: 1 outbox row per statement, JSON array" ;;
+    keys) echo "other design: 1 outbox row per statement, keys only" ;;
+    nonotify) echo "pgcqrs capture minus pg_notify" ;;
+    *) echo "$1" ;;
+  esac
+}
+
+print_capture_tables() {
+  say ""
+  say "### Capture cost (pgbench -M prepared -c $CLIENTS -j $CLIENTS -T $SECONDS_PER_RUN, best of $REPEAT; $CAPTURE_LOAD at start)"
+  say ""
+  say "| workload | plain tps | plain rows/s | capture tps | capture rows/s | plain/capture | target | naive row trigger tps | plain/naive | events written = rows written |"
+  say "|---|---|---|---|---|---|---|---|---|---|"
+  for w in $WORKLOADS; do
+    local n p c t rc rt ok verdict tmax
+    n="$(rows_per_tx "$w")"
+    p="${TPS[$w/plain]:-0}"; c="${TPS[$w/capture]:-0}"; t="${TPS[$w/rowtrg]:-0}"
+    rc="$(ratio "$p" "$c")"; rt="$(ratio "$p" "$t")"
+    tmax="$(target_max "$w")"
+    verdict=""
+    if [ -n "$tmax" ] && [ "$rc" != n/a ]; then
+      if awk -v a="$rc" -v b="$tmax" 'BEGIN { exit !(a <= b) }'; then verdict=" met"; else verdict=" **missed**"; fi
+    fi
+    ok="yes"
+    for v in $VARIANTS; do
+      [ -n "${EVENTS[$w/$v]:-}" ] || continue                 # writes no events
+      case "$v/$w" in min/upd1 | nocheck/upd1 | agg/upd1 | keys/upd1) continue ;; esac  # inserts only
+      [ "${EVENTS[$w/$v]}" = "$(( TXS[$w/$v] * n ))" ] || ok="NO (${v}: ${EVENTS[$w/$v]} events for $(( TXS[$w/$v] * n )) rows)"
+    done
+    say "| $(workload_title "$w") | $(fmt "$p") | $(fmt "$(awk -v a="$p" -v n="$n" 'BEGIN { print a * n }')") | $(fmt "$c") | $(fmt "$(awk -v a="$c" -v n="$n" 'BEGIN { print a * n }')") | ${rc}× | $(target_of "$w")$verdict | $(fmt "$t") | ${rt}× | $ok |"
+  done
+  [ "$VARIANTS" = "plain capture rowtrg" ] && return 0
+  say ""
+  say "Every variant, tps (plain/variant):"
+  say ""
+  local head="| workload |" rule="|---|"
+  for v in $VARIANTS; do head="$head $(variant_title "$v") |"; rule="$rule---|"; done
+  say "$head"; say "$rule"
+  for w in $WORKLOADS; do
+    local line p
+    line="| $(workload_title "$w") |"
+    p="${TPS[$w/plain]:-0}"
+    for v in $VARIANTS; do line="$line $(fmt "${TPS[$w/$v]:-0}") ($(ratio "$p" "${TPS[$w/$v]:-0}")×) |"; done
+    say "$line"
+  done
+}
+
+# --------------------------------------------------------------------------------------------
+# Phase "micro": CPU cost per statement of each capture variant, inside one transaction
+# --------------------------------------------------------------------------------------------
+# One backend runs N statements in a DO loop (one transaction: no commit, no fsync, no network),
+# so the difference to `plain` is what the triggers cost in CPU. pg_notify's commit-time work
+# (a global lock and the notification queue) is not in here: the capture phase's
+# "synchronous_commit off" row shows it.
+MICRO_VARIANTS="${BENCH_MICRO_VARIANTS:-plain none notify bump min nocheck nonotify capture rowtrg agg keys}"
+MICRO_WORKLOADS="${BENCH_MICRO_WORKLOADS:-ins1 ins100stmt upd1}"
+MICRO_N="${BENCH_MICRO_STATEMENTS:-$(dflt 20000 5000)}"
+MICRO_REPEAT="${BENCH_MICRO_REPEAT:-$(dflt 3 1)}"
+
+micro_applies() {  # micro_applies VARIANT WORKLOAD: does the variant capture this workload?
+  case "$1/$2" in
+    bump/ins1 | bump/ins100stmt | min/upd1 | nocheck/upd1 | agg/upd1 | keys/upd1) return 1 ;;
+    *) return 0 ;;
+  esac
+}
+
+micro_block() {  # micro_block WORKLOAD TABLE: a DO block that prints "MICRO <us per statement>"
+  local stmt n="$MICRO_N"
+  case "$1" in
+    ins1) stmt="INSERT INTO $2 (name, price, qty, note) VALUES ('item', 12.34, 1, '$NOTE');" ;;
+    ins100stmt)
+      n=$((MICRO_N / 50))
+      stmt="INSERT INTO $2 (name, price, qty, note) SELECT 'item ' || g, g * 0.01, g, '$NOTE'
+            FROM generate_series(1, 100) g;" ;;
+    upd1)
+      stmt="v := 1 + floor(random() * $UPDATE_ROWS)::bigint;
+            UPDATE $2 SET qty = qty + 1, price = price + 0.01 WHERE id = v;" ;;
+  esac
+  cat <<EOF
+DO \$\$
+DECLARE t0 timestamptz; v bigint;
+BEGIN
+  t0 := clock_timestamp();
+  FOR i IN 1..$n LOOP
+    $stmt
+  END LOOP;
+  RAISE NOTICE 'MICRO %', extract(epoch FROM clock_timestamp() - t0) * 1e6 / $n;
+END \$\$;
+EOF
+}
+
+declare -A MICRO
+run_micro() {
+  local load
+  load="$(loadavg)"
+  capture_db_ready
+  local w v r us
+  for w in $MICRO_WORKLOADS; do
+    for r in $(seq 1 "$MICRO_REPEAT"); do
+      for v in $MICRO_VARIANTS; do
+        micro_applies "$v" "$w" || continue
+        reset_tables "$w" "$v" nocheckpoint
+        log "micro: $w $v run $r"
+        us="$(micro_block "$w" "$(table_of "$v")" | psql -X -q -v ON_ERROR_STOP=1 "$DB" 2>&1 \
+              | sed -n 's/.*MICRO \([0-9.]*\).*/\1/p')"
+        [ -n "$us" ] || { echo "micro $w $v failed" >&2; return 1; }
+        echo "micro workload=$w variant=$v run=$r us_per_statement=$us" >> "$OUT/raw.txt"
+        if [ -z "${MICRO[$w/$v]:-}" ] || awk -v a="$us" -v b="${MICRO[$w/$v]}" 'BEGIN { exit !(a < b) }'; then
+          MICRO[$w/$v]="$us"
+        fi
+      done
+    done
+  done
+  reset_tables none none
+
+  say ""
+  say "### CPU per statement inside one transaction (µs, best of $MICRO_REPEAT, $MICRO_N statements; in brackets: added per row vs plain; $load at start)"
+  say ""
+  local head="| variant |" rule="|---|"
+  for w in $MICRO_WORKLOADS; do head="$head $(workload_title "$w" | sed 's/ tx$/ statement/') |"; rule="$rule---|"; done
+  say "$head"; say "$rule"
+  for v in $MICRO_VARIANTS; do
+    local line
+    line="| $(variant_title "$v") |"
+    for w in $MICRO_WORKLOADS; do
+      if [ -z "${MICRO[$w/$v]:-}" ]; then line="$line — |"; continue; fi
+      line="$line $(awk -v a="${MICRO[$w/$v]}" -v p="${MICRO[$w/plain]:-0}" -v n="$(rows_per_tx "$w")" \
+        'BEGIN { printf "%.1f (%+.1f)", a, (a - p) / n }') |"
+    done
+    say "$line"
+  done
+}
+
+# --------------------------------------------------------------------------------------------
+# Phase "explain": the capture trigger's own statement, timed by auto_explain
+# --------------------------------------------------------------------------------------------
+EXPLAIN_ROWS="${BENCH_EXPLAIN_ROWS:-10000}"
+
+run_explain() {
+  capture_db_ready
+  reset_tables none none nocheckpoint
+  local stmt out="$OUT/explain.txt"
+  stmt="SELECT 'item ' || g, g * 0.01, g, '$NOTE' FROM generate_series(1, $EXPLAIN_ROWS) g"
+  # warm-up: the first call plans the trigger's statement
+  sql -c "INSERT INTO bench.t_capture (name, price, qty, note) $stmt" \
+      -c "INSERT INTO bench.t_plain (name, price, qty, note) $stmt"
+  reset_tables none none nocheckpoint
+  psql -X -q -v ON_ERROR_STOP=1 "$DB" > "$out" 2>&1 <<EOF
+LOAD 'auto_explain';
+SET auto_explain.log_min_duration = 0;
+SET auto_explain.log_nested_statements = on;
+SET auto_explain.log_analyze = on;
+SET auto_explain.log_buffers = on;
+SET auto_explain.log_wal = on;
+SET auto_explain.log_level = notice;
+INSERT INTO bench.t_plain (name, price, qty, note) $stmt;
+INSERT INTO bench.t_capture (name, price, qty, note) $stmt;
+EOF
+  reset_tables none none nocheckpoint
+  say ""
+  say "### auto_explain of one $EXPLAIN_ROWS-row INSERT statement, plain then captured (inner statements first)"
+  say ""
+  say '```'
+  # keep the plan lines, drop the long query texts
+  sed -e 's/^psql:<stdin>:[0-9]*: //' -e '/^Query Text:/d' -e '/^  SELECT /d' -e '/^  FROM /d' \
+    "$out" | tee -a "$results"
+  say '```'
+}
+
+# --------------------------------------------------------------------------------------------
+# Phase "commit": one client, synchronous commit: latency and WAL bytes per 1-row transaction
+# --------------------------------------------------------------------------------------------
+COMMIT_VARIANTS="${BENCH_COMMIT_VARIANTS:-plain capture nonotify rowtrg}"
+COMMIT_TX="${BENCH_COMMIT_TX:-$(dflt 3000 1000)}"
+COMMIT_REPEAT="${BENCH_COMMIT_REPEAT:-$(dflt 3 1)}"
+
+declare -A COMMIT_LAT COMMIT_WAL
+run_commit() {
+  local load
+  load="$(loadavg)"
+  capture_db_ready
+  mkdir -p "$OUT/pgbench"
+  local w v r script out l0 l1 lat
+  for w in ins1 upd1; do
+    for r in $(seq 1 "$COMMIT_REPEAT"); do
+    for v in $COMMIT_VARIANTS; do
+      script="$OUT/pgbench/commit-$w-$v.sql"; out="$OUT/pgbench/commit-$w-$v.log"
+      write_script "$w" "$v" "$script"
+      # no CHECKPOINT: the refill already wrote every page since the last one, so the measured
+      # transactions log no full-page images
+      reset_tables "$w" "$v" nocheckpoint
+      log "commit: $w $v run $r ($COMMIT_TX transactions, 1 client)"
+      "$PG_BIN/pgbench" -n -M prepared -c 1 -t 1000 -f "$script" "$DB" > /dev/null 2>&1
+      l0="$(val "SELECT pg_current_wal_lsn()")"
+      "$PG_BIN/pgbench" -n -M prepared -c 1 -t "$COMMIT_TX" -f "$script" "$DB" > "$out" 2>&1 \
+        || { cat "$out" >&2; return 1; }
+      l1="$(val "SELECT pg_current_wal_lsn()")"
+      lat="$(awk '/^latency average/ { print $4 * 1000 }' "$out")"
+      COMMIT_WAL[$w/$v]="$(val "SELECT round(pg_wal_lsn_diff('$l1', '$l0') / $COMMIT_TX)")"
+      if [ -z "${COMMIT_LAT[$w/$v]:-}" ] || awk -v a="$lat" -v b="${COMMIT_LAT[$w/$v]}" 'BEGIN { exit !(a < b) }'; then
+        COMMIT_LAT[$w/$v]="$lat"
+      fi
+      echo "commit workload=$w variant=$v run=$r latency_us=$lat wal_bytes_per_tx=${COMMIT_WAL[$w/$v]}" >> "$OUT/raw.txt"
+    done
+    done
+  done
+  reset_tables none none nocheckpoint
+
+  say ""
+  say "### One client, synchronous commit: latency and WAL per transaction ($COMMIT_TX transactions, best of $COMMIT_REPEAT; $load at start)"
+  say ""
+  say "| variant | 1-row INSERT µs | ×plain | WAL bytes | 1-row UPDATE µs | ×plain | WAL bytes |"
+  say "|---|---|---|---|---|---|---|"
+  for v in $COMMIT_VARIANTS; do
+    local line
+    line="| $(variant_title "$v") |"
+    for w in ins1 upd1; do
+      line="$line $(fmt "${COMMIT_LAT[$w/$v]}") | $(ratio "${COMMIT_LAT[$w/$v]}" "${COMMIT_LAT[$w/plain]:-0}")× | ${COMMIT_WAL[$w/$v]} |"
+    done
+    say "$line"
+  done
+}
+
+# --------------------------------------------------------------------------------------------
+# Phase 2: agent drain rate vs raw broker rate
+# --------------------------------------------------------------------------------------------
+EXCHANGE=bench_agent
+QUEUE=bench_agent_q
+KEY=bench_event
+
+amqp() { "$BIN/bench_amqp" "$@" --url "$PGCQRS_TEST_AMQP_URL" 2>>"$OUT/bench_amqp.log"; }
+
+proc_cpu_seconds() {  # utime + stime of a live process, in seconds
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+proc_rss_mb() { awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+
+agent_db_ready() {
+  if [ "${AGENT_DB_READY:-0}" = 1 ]; then return 0; fi
+  make_db bench_agent "$HERE/sql/agent_schema.sql"
+  write_config "$OUT/agent.toml" "$EXCHANGE" "$KEY" bench.t_event
+  "$BIN/pgcqrs" --config "$OUT/agent.toml" migrate > "$OUT/agent-migrate.log" 2>&1
+  AGENT_DB_READY=1
+}
+
+run_drain() {
+  local load
+  load="$(loadavg)"
+  agent_db_ready
+  amqp setup --exchange "$EXCHANGE" --queue "$QUEUE" --routing-key "$KEY"
+  log "drain: pre-filling the outbox with $DRAIN_ROWS events (agent stopped)"
+  sql -c "TRUNCATE cqrs.outbox" \
+      -c "INSERT INTO bench.t_event (name, price, qty, note)
+          SELECT 'item ' || g, g * 0.01, g, repeat('x', $NOTE_BYTES) FROM generate_series(1, $DRAIN_ROWS) g" \
+      -c "VACUUM ANALYZE cqrs.outbox" -c "CHECKPOINT"
+  local size
+  size="$(val "SELECT pg_size_pretty(pg_total_relation_size('cqrs.outbox'))")"
+
+  log "drain: agent publishing $DRAIN_ROWS events"
+  # the agent's statements go to the server log with their durations (new sessions only)
+  sql -c "ALTER DATABASE bench_agent SET log_min_duration_statement = 0"
+  local pglog="${PGCQRS_TEST_PG_BASE:-}/log/postgres.log" pglog_from=0
+  [ -r "$pglog" ] && pglog_from="$(wc -l < "$pglog")"
+  local t0 t1="" t2 n cpu rss
+  t0="$(date +%s.%N)"
+  start_agent "$OUT/agent.toml" "$OUT/drain-agent.log"
+  while :; do
+    n="$(val "SELECT count(*) FROM cqrs.outbox")"
+    [ -z "$t1" ] && [ "$n" -lt "$DRAIN_ROWS" ] && t1="$(date +%s.%N)"
+    [ "$n" = 0 ] && break
+    kill -0 "$AGENT_PID" 2>/dev/null || { cat "$OUT/drain-agent.log" >&2; return 1; }
+    sleep 0.2
+  done
+  t2="$(date +%s.%N)"
+  cpu="$(proc_cpu_seconds "$AGENT_PID")"; rss="$(proc_rss_mb "$AGENT_PID")"
+  stop_agent
+  sql -c "ALTER DATABASE bench_agent RESET log_min_duration_statement"
+  local db_stats="rounds=0 fetch_ms=0 remove_ms=0 backlog_ms=0"
+  if [ -r "$pglog" ]; then
+    tail -n +"$((pglog_from + 1))" "$pglog" > "$OUT/drain-postgres.log"
+    db_stats="$(awk '
+      / execute outbox_fetch/   { for (i = 1; i < NF; i++) if ($i == "duration:") f += $(i + 1) }
+      / execute outbox_remove/  { for (i = 1; i < NF; i++) if ($i == "duration:") r += $(i + 1); nr++ }
+      / execute outbox_backlog/ { for (i = 1; i < NF; i++) if ($i == "duration:") b += $(i + 1) }
+      END { printf "rounds=%d fetch_ms=%.0f remove_ms=%.0f backlog_ms=%.0f", nr, f, r, b }' \
+      "$OUT/drain-postgres.log")"
+  fi
+  local agent_s agent_rate first_rate body
+  agent_s="$(awk -v a="$t0" -v b="$t2" 'BEGIN { printf "%.2f", b - a }')"
+  agent_rate="$(awk -v n="$DRAIN_ROWS" -v s="$agent_s" 'BEGIN { printf "%.0f", n / s }')"
+  first_rate="$(awk -v n="$DRAIN_ROWS" -v a="$t1" -v b="$t2" 'BEGIN { printf "%.0f", n / (b - a) }')"
+  body="$(amqp sample --queue "$QUEUE")"
+  echo "drain agent rows=$DRAIN_ROWS seconds=$agent_s rate=$agent_rate rate_after_first=$first_rate cpu_s=$cpu peak_rss_mb=$rss body_bytes=$body outbox_size=$size $db_stats" >> "$OUT/raw.txt"
+
+  log "drain: raw publish, sliding window $WINDOW"
+  local raw_w raw_r
+  raw_w="$(amqp publish --exchange "$EXCHANGE" --queue "$QUEUE" --routing-key "$KEY" \
+           --count "$DRAIN_ROWS" --body-bytes "$body" --window "$WINDOW" --mode window)"
+  log "drain: raw publish, rounds of $WINDOW"
+  raw_r="$(amqp publish --exchange "$EXCHANGE" --queue "$QUEUE" --routing-key "$KEY" \
+           --count "$DRAIN_ROWS" --body-bytes "$body" --window "$WINDOW" --mode rounds)"
+  echo "drain raw $raw_w" >> "$OUT/raw.txt"
+  echo "drain raw $raw_r" >> "$OUT/raw.txt"
+  amqp setup --exchange "$EXCHANGE" --queue "$QUEUE" --routing-key "$KEY"   # purge
+  local rw rr
+  rw="$(echo "$raw_w" | sed -n 's/.* rate=\([0-9]*\).*/\1/p')"
+  rr="$(echo "$raw_r" | sed -n 's/.* rate=\([0-9]*\).*/\1/p')"
+
+  say ""
+  say "### Agent drain rate ($DRAIN_ROWS events of $body bytes, outbox $size, confirm_window $WINDOW; $load at start)"
+  say ""
+  say "| publisher | events/s | seconds | agent/raw |"
+  say "|---|---|---|---|"
+  say "| pgcqrs master agent (outbox → broker, from process start) | $agent_rate | $agent_s | $(ratio "$agent_rate" "$rw") (goal ≥ 0.8) |"
+  say "| same, from the first deleted row | $first_rate | | $(ratio "$first_rate" "$rw") |"
+  say "| raw publish, sliding window of $WINDOW unconfirmed (bench_amqp) | $rw | | 1.00 |"
+  say "| raw publish, rounds of $WINDOW then wait for all confirms | $rr | | $(ratio "$rr" "$rw") |"
+  say ""
+  say "Agent process during the drain: ${cpu} s CPU (user+sys) for ${agent_s} s wall, peak RSS ${rss} MB."
+  local rounds raw_r_s
+  rounds="$(echo "$db_stats" | sed -n 's/.*rounds=\([0-9]*\).*/\1/p')"
+  raw_r_s="$(echo "$raw_r" | sed -n 's/.* seconds=\([0-9.]*\).*/\1/p')"
+  if [ "${rounds:-0}" -gt 0 ]; then
+    say ""
+    say "Per round of $WINDOW events ($rounds rounds; server-side statement times from the PostgreSQL log):"
+    say "$(echo "$db_stats" | awk -v s="$agent_s" -v c="$cpu" -v rr="$raw_r_s" -v n="$DRAIN_ROWS" -v w="$WINDOW" '{
+      for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+      k = v["rounds"]; br = rr * 1000 / (n / w)
+      printf "agent %.1f ms wall = broker %.1f ms (raw rounds) + agent CPU %.1f ms + fetch %.2f ms + delete %.2f ms + backlog count %.2f ms + %.1f ms unaccounted (client-side result transfer and parsing, scheduling)",
+        s * 1000 / k, br, c * 1000 / k, v["fetch_ms"] / k, v["remove_ms"] / k, v["backlog_ms"] / k,
+        s * 1000 / k - br - c * 1000 / k - (v["fetch_ms"] + v["remove_ms"] + v["backlog_ms"]) / k }')"
+  fi
+}
+
+# --------------------------------------------------------------------------------------------
+# Phase 3: outbox bloat under sustained writes with the agent running
+# --------------------------------------------------------------------------------------------
+bloat_sample() {  # bloat_sample FILE LABEL: t|rows|size|n_dead_tup|autovacuums|table rows|label
+  echo "$(( $(date +%s) - BLOAT_T0 ))|$(val "$BLOAT_Q")|$2" >> "$1"
+}
+
+run_bloat() {
+  local load
+  load="$(loadavg)"
+  agent_db_ready
+  amqp setup --exchange "$EXCHANGE" --queue "$QUEUE" --routing-key "$KEY"
+  sql -c "SET session_replication_role = replica" -c "TRUNCATE bench.t_event, cqrs.outbox" \
+      -c "INSERT INTO bench.t_event (name, price, qty, note)
+          SELECT 'item ' || g, g * 0.01, g, repeat('x', $NOTE_BYTES) FROM generate_series(1, 10000) g" \
+      -c "RESET session_replication_role" -c "VACUUM ANALYZE" -c "SELECT pg_stat_reset()" -c "CHECKPOINT"
+  local script="$OUT/pgbench/bloat.sql"
+  mkdir -p "$OUT/pgbench"
+  cat > "$script" <<EOF
+\\set id random(1, 10000)
+BEGIN;
+INSERT INTO bench.t_event (name, price, qty, note) VALUES ('item', 1.25, 1, repeat('x', $NOTE_BYTES));
+UPDATE bench.t_event SET qty = qty + 1 WHERE id = :id;
+COMMIT;
+EOF
+  local rate_opt=() rate_text="as fast as possible"
+  if [ "$BLOAT_TPS" != 0 ]; then rate_opt=(-R "$BLOAT_TPS"); rate_text="$BLOAT_TPS tx/s = $((BLOAT_TPS * 2)) events/s"; fi
+
+  start_agent "$OUT/agent.toml" "$OUT/bloat-agent.log"
+  sleep 1
+  log "bloat: pgbench $rate_text for $BLOAT_SECONDS s, sampling every $SAMPLE_EVERY s"
+  "$PG_BIN/pgbench" -n -M prepared -c "$CLIENTS" -j "$CLIENTS" "${rate_opt[@]}" -T "$BLOAT_SECONDS" \
+    -f "$script" "$DB" > "$OUT/pgbench/bloat.log" 2>&1 &
+  PGBENCH_PID=$!
+  local samples="$OUT/bloat-samples.txt"
+  : > "$samples"
+  BLOAT_T0="$(date +%s)"
+  BLOAT_Q="SELECT (SELECT count(*) FROM cqrs.outbox), pg_total_relation_size('cqrs.outbox'),
+                  n_dead_tup, autovacuum_count, (SELECT count(*) FROM bench.t_event)
+           FROM pg_stat_user_tables WHERE relid = 'cqrs.outbox'::regclass"
+  while kill -0 "$PGBENCH_PID" 2>/dev/null; do
+    bloat_sample "$samples" writing
+    sleep "$SAMPLE_EVERY"
+  done
+  wait "$PGBENCH_PID" || { cat "$OUT/pgbench/bloat.log" >&2; return 1; }
+  PGBENCH_PID=""
+  # the backlog left when the writer stops, then the drained state
+  for _ in $(seq 1 100); do
+    [ "$(val "SELECT count(*) FROM cqrs.outbox")" = 0 ] && break
+    sleep 0.2
+  done
+  bloat_sample "$samples" "writer stopped, outbox drained"
+  stop_agent
+  local tps
+  tps="$(awk '/^tps = / { printf "%.0f", $3 }' "$OUT/pgbench/bloat.log")"
+  echo "bloat tps=$tps" >> "$OUT/raw.txt"
+  sed 's/^/bloat sample /' "$samples" >> "$OUT/raw.txt"
+  amqp setup --exchange "$EXCHANGE" --queue "$QUEUE" --routing-key "$KEY"   # purge
+
+  say ""
+  say "### Outbox under sustained writes (agent running; pgbench $rate_text for $BLOAT_SECONDS s, achieved $tps tx/s, 1 INSERT + 1 UPDATE per tx; $load at start)"
+  say ""
+  say "| t (s) | outbox rows | outbox total size | n_dead_tup | autovacuums | when |"
+  say "|---|---|---|---|---|---|"
+  while IFS='|' read -r t rows size dead av _ when; do
+    say "| $t | $rows | $(awk -v b="$size" 'BEGIN { printf "%.0f kB", b / 1024 }') | $dead | $av | $when |"
+  done < "$samples"
+}
+
+for phase in $PHASES; do
+  case "$phase" in
+    capture) run_capture ;;
+    micro) run_micro ;;
+    explain) run_explain ;;
+    commit) run_commit ;;
+    drain) run_drain ;;
+    bloat) run_bloat ;;
+    *) echo "unknown phase $phase (capture, micro, explain, commit, drain, bloat)" >&2; exit 2 ;;
+  esac
+done

@@ -1,0 +1,130 @@
+-- Where the capture time goes: variants of the generated capture, each on its own table of the
+-- bench.t_plain shape, for the `micro` phase and for BENCH_VARIANTS of the `capture` phase.
+-- Run after `pgcqrs migrate`: `nonotify` copies the functions generated for bench.t_capture.
+--   none      AFTER INSERT/UPDATE statement triggers with transition tables and an empty body
+--   notify    AFTER INSERT/UPDATE statement triggers that only call pg_notify (what the
+--             generated functions do after their INSERT)
+--   bump      only the BEFORE UPDATE row trigger that bumps cqrs_revision (pgcqrs's)
+--   min       the outbox INSERT with key, revision and timestamp only: no JSON built
+--   nocheck   the same INSERT into a copy of cqrs.outbox without its CHECK constraint
+--   nonotify  pgcqrs capture exactly as generated, minus the pg_notify call
+-- and two other designs, INSERT only, for comparison:
+--   agg       one outbox row per statement holding the JSON array of its events (lz4)
+--   keys      one outbox row per statement holding the array of its primary keys only
+CREATE TABLE bench.t_none (LIKE bench.t_plain INCLUDING ALL);
+CREATE TABLE bench.t_notify (LIKE bench.t_plain INCLUDING ALL);
+CREATE TABLE bench.t_bump (LIKE bench.t_plain INCLUDING ALL);
+CREATE TABLE bench.t_min (LIKE bench.t_plain INCLUDING ALL);
+CREATE TABLE bench.t_nocheck (LIKE bench.t_plain INCLUDING ALL);
+CREATE TABLE bench.outbox_nocheck
+  (LIKE cqrs.outbox INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES);
+CREATE TABLE bench.t_nonotify (LIKE bench.t_plain INCLUDING ALL);
+CREATE TABLE bench.t_agg (LIKE bench.t_plain INCLUDING ALL);
+CREATE TABLE bench.t_keys (LIKE bench.t_plain INCLUDING ALL);
+CREATE TABLE bench.outbox_agg (
+  id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  cqrs_id    text NOT NULL,
+  events     json NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE bench.outbox_keys (LIKE bench.outbox_agg INCLUDING ALL);
+ALTER TABLE bench.outbox_keys DROP COLUMN events, ADD COLUMN pks bigint[] NOT NULL;
+DO $$
+BEGIN
+  ALTER TABLE bench.outbox_agg ALTER COLUMN events SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+  NULL;  -- a server built without lz4 keeps pglz
+END $$;
+
+CREATE FUNCTION bench.probe_none() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN NULL;
+END $$;
+
+CREATE FUNCTION bench.probe_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('pgcqrs_outbox', '');
+  RETURN NULL;
+END $$;
+
+CREATE FUNCTION bench.probe_min() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO cqrs.outbox (cqrs_id, signal, instance_pk, revision, updated)
+  SELECT 'probe_min', 'SAVE', to_json(n.id), n.cqrs_revision, n.cqrs_updated FROM cqrs_new n;
+  RETURN NULL;
+END $$;
+
+CREATE FUNCTION bench.probe_nocheck() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO bench.outbox_nocheck (cqrs_id, signal, instance_pk, revision, updated)
+  SELECT 'probe_min', 'SAVE', to_json(n.id), n.cqrs_revision, n.cqrs_updated FROM cqrs_new n;
+  RETURN NULL;
+END $$;
+
+CREATE FUNCTION bench.probe_agg() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO bench.outbox_agg (cqrs_id, events)
+  SELECT 'probe_agg', json_agg(json_build_object('id', n.id, 'cqrs_revision', n.cqrs_revision,
+           'cqrs_updated', cqrs.django_ts(n.cqrs_updated), 'name', n.name, 'price', n.price,
+           'qty', n.qty, 'created_at', cqrs.django_ts(n.created_at), 'note', n.note))
+  FROM cqrs_new n;
+  RETURN NULL;
+END $$;
+
+CREATE FUNCTION bench.probe_keys() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO bench.outbox_keys (cqrs_id, pks) SELECT 'probe_keys', array_agg(n.id) FROM cqrs_new n;
+  RETURN NULL;
+END $$;
+
+-- the generated functions, renamed, without their pg_notify line
+DO $$
+DECLARE
+  what text;
+  def text;
+BEGIN
+  FOREACH what IN ARRAY ARRAY['insert', 'update'] LOOP
+    def := pg_get_functiondef(format('cqrs.%I()', 'bench_capture__' || what)::regprocedure);
+    def := replace(def, 'cqrs.bench_capture__' || what || '()', 'bench.probe_nonotify_' || what || '()');
+    def := regexp_replace(def, 'IF FOUND THEN PERFORM pg_notify\([^;]*\); END IF;', '', 'g');
+    IF def LIKE '%pg_notify%' THEN
+      RAISE EXCEPTION 'capture_probe.sql: could not strip pg_notify from %', def;
+    END IF;
+    EXECUTE def;
+  END LOOP;
+END $$;
+
+CREATE TRIGGER probe AFTER INSERT ON bench.t_none
+  REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT EXECUTE FUNCTION bench.probe_none();
+CREATE TRIGGER probe_u AFTER UPDATE ON bench.t_none
+  REFERENCING OLD TABLE AS cqrs_old NEW TABLE AS cqrs_new
+  FOR EACH STATEMENT EXECUTE FUNCTION bench.probe_none();
+
+CREATE TRIGGER probe AFTER INSERT ON bench.t_notify
+  FOR EACH STATEMENT EXECUTE FUNCTION bench.probe_notify();
+CREATE TRIGGER probe_u AFTER UPDATE ON bench.t_notify
+  FOR EACH STATEMENT EXECUTE FUNCTION bench.probe_notify();
+
+CREATE TRIGGER probe AFTER INSERT ON bench.t_min
+  REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT EXECUTE FUNCTION bench.probe_min();
+
+CREATE TRIGGER probe AFTER INSERT ON bench.t_nocheck
+  REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT EXECUTE FUNCTION bench.probe_nocheck();
+
+CREATE TRIGGER probe AFTER INSERT ON bench.t_agg
+  REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT EXECUTE FUNCTION bench.probe_agg();
+
+CREATE TRIGGER probe AFTER INSERT ON bench.t_keys
+  REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT EXECUTE FUNCTION bench.probe_keys();
+
+CREATE TRIGGER zz_cqrs_bump BEFORE UPDATE ON bench.t_bump
+  FOR EACH ROW EXECUTE FUNCTION cqrs.bench_capture__bump();
+
+CREATE TRIGGER zz_cqrs_bump BEFORE UPDATE ON bench.t_nonotify
+  FOR EACH ROW EXECUTE FUNCTION cqrs.bench_capture__bump();
+CREATE TRIGGER probe AFTER INSERT ON bench.t_nonotify
+  REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT
+  EXECUTE FUNCTION bench.probe_nonotify_insert();
+CREATE TRIGGER probe_u AFTER UPDATE ON bench.t_nonotify
+  REFERENCING OLD TABLE AS cqrs_old NEW TABLE AS cqrs_new FOR EACH STATEMENT
+  EXECUTE FUNCTION bench.probe_nonotify_update();
