@@ -19,24 +19,25 @@ using json::Json;
                      "': " + std::string(cause));
 }
 
-// The members decode_event() reads; null pointers for absent keys.
+// The members decode_event() reads; null pointers for absent keys. Not const: decode_event()
+// moves the large members (instance_data, previous_data, meta) out of the parsed body.
 struct Members {
-  const Json* signal_type = nullptr;
-  const Json* cqrs_id = nullptr;
-  const Json* instance_data = nullptr;
-  const Json* instance_pk = nullptr;
-  const Json* previous_data = nullptr;
-  const Json* correlation_id = nullptr;
-  const Json* retries = nullptr;
-  const Json* expires = nullptr;
-  const Json* meta = nullptr;
+  Json* signal_type = nullptr;
+  Json* cqrs_id = nullptr;
+  Json* instance_data = nullptr;
+  Json* instance_pk = nullptr;
+  Json* previous_data = nullptr;
+  Json* correlation_id = nullptr;
+  Json* retries = nullptr;
+  Json* expires = nullptr;
+  Json* meta = nullptr;
 };
 
 // One pass over the members (an ordered_json lookup is linear; a body may have many keys).
-Members members_of(const Json& body) {
+Members members_of(Json& body) {
   Members m;
-  for (const auto& [name, value] : body.get_ref<const Json::object_t&>()) {
-    const Json* v = &value;
+  for (auto& [name, value] : body.get_ref<Json::object_t&>()) {
+    Json* v = &value;
     if (name == "signal_type") {
       m.signal_type = v;
     } else if (name == "cqrs_id") {
@@ -139,7 +140,7 @@ std::string Event::pk_text() const {
 }
 
 Event decode_event(std::string_view body_text, const DecodeOptions& options) {
-  const Json body = json::parse(body_text, options.limits, "JSON body");
+  Json body = json::parse(body_text, options.limits, "JSON body");
   if (!body.is_object()) {
     throw MessageError("body: expected a JSON object, got " + std::string(json::type_name(body)) +
                        " '" + json::excerpt(body) + "'");
@@ -162,7 +163,7 @@ Event decode_event(std::string_view body_text, const DecodeOptions& options) {
   if (e.cqrs_id.empty()) bad_string("cqrs_id", e.cqrs_id, "empty");
 
   if (!m.instance_data->is_object()) bad_value("instance_data", *m.instance_data, "not an object");
-  e.instance_data = *m.instance_data;
+  e.instance_data = std::move(*m.instance_data);
 
   const Json& pk = *m.instance_pk;
   if (!(pk.is_number_integer() || pk.is_string() || pk.is_null())) {
@@ -174,12 +175,13 @@ Event decode_event(std::string_view body_text, const DecodeOptions& options) {
     if (!(m.previous_data->is_object() || m.previous_data->is_null())) {
       bad_value("previous_data", *m.previous_data, "not an object or null");
     }
-    e.previous_data = *m.previous_data;
   }
-  if (m.correlation_id != nullptr) e.correlation_id = *m.correlation_id;
   e.retries = decode_retries(m.retries);
   e.expires = decode_expires(m.expires, options);
-  if (m.meta != nullptr) e.meta = *m.meta;
+  // moved only now: every check above still quotes the body as it came
+  if (m.previous_data != nullptr) e.previous_data = std::move(*m.previous_data);
+  if (m.correlation_id != nullptr) e.correlation_id = std::move(*m.correlation_id);
+  if (m.meta != nullptr) e.meta = std::move(*m.meta);
   return e;
 }
 

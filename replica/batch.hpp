@@ -20,9 +20,16 @@ using DeliveryRef = std::uint64_t;
 // the model has an apply_function, its table as the catalog describes it (load_targets()).
 struct Target {
   ReplicaModel model;
-  TableInfo table;  // empty for apply_function models
+  TableInfo table;  // empty for apply_function models and handler-only targets
+  // A cqrs_id served only by a handler registered through the embedding API (Consumer::handle)
+  // with no [[replica.model]] table: its rows are built as an apply_function model's are
+  // (instance_data renamed, previous_data and meta kept, every event kept in order).
+  bool handler_only = false;
 
-  [[nodiscard]] bool uses_function() const noexcept { return model.apply_function.has_value(); }
+  // Rows carry the event's own data rather than table columns (apply_function or handler_only).
+  [[nodiscard]] bool uses_function() const noexcept {
+    return handler_only || model.apply_function.has_value();
+  }
 };
 
 // One event ready to apply: keyed, with its revision, its values renamed to replica columns.

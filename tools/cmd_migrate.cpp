@@ -69,14 +69,14 @@ std::vector<CommandSpec> migrate_commands() {
     sub.footer(
         "Master: applies migrations/master, adds cqrs_revision/cqrs_updated to tracked tables\n"
         "when missing, installs the capture triggers generated from [[master.model]], and\n"
-        "removes them from tables no longer configured. One transaction; safe to re-run.");
+        "removes them from tables no longer configured. One transaction; safe to re-run.\n"
+        "Replica: applies migrations/replica (schema cqrs: tombstones) and checks that every\n"
+        "[[replica.model]] table has its primary key, cqrs_revision, cqrs_updated and mapped\n"
+        "columns (errors name model, table, column and the fix). Also `pgcqrs replica install`.");
     return [&g, dry] {
       const Config config = load_config(resolve_config_path(g.config));
       if (config.master) install_master(g, *dry);
-      if (config.replica) {
-        std::cerr << "replica: install is not implemented yet (issue 4: replica consumer)\n";
-        if (!config.master) return exit_code::kUsage;
-      }
+      if (config.replica) return install_replica_database(g, *dry);
       return exit_code::kOk;
     };
   };

@@ -42,15 +42,8 @@ CommandSpec planned(std::string name, std::string alias, std::string summary, st
 }  // namespace
 
 std::vector<CommandSpec> planned_commands() {
-  const std::string replica_issue = "issue 4: replica consumer";
   const std::string tools_issue = "issue 5: resync tools";
   std::vector<CommandSpec> v;
-  v.push_back(planned(
-      "consume", "cqrs_consume", "run replica workers (RabbitMQ -> read-model tables)",
-      replica_issue, [](CLI::App& s, PlannedOptions& o) {
-        s.add_option("-w,--workers", o.number, "worker threads")->default_val(1);
-        s.add_option("--cqrs-id", o.cqrs_ids, "only bind these cqrs_ids (repeatable; -cid)");
-      }));
   v.push_back(planned("bulk-dump", "cqrs_bulk_dump", "dump a master table to a file", tools_issue,
                       [](CLI::App& s, PlannedOptions& o) {
                         s.add_option("-c,--cqrs-id", o.text, "master cqrs_id")->required();

@@ -38,6 +38,12 @@ std::vector<CommandSpec> planned_commands();
 std::vector<CommandSpec> migrate_commands();
 std::vector<CommandSpec> master_commands();
 std::vector<CommandSpec> watch_commands();
+std::vector<CommandSpec> consume_commands();
+std::vector<CommandSpec> replica_commands();
+
+// `pgcqrs migrate` and `pgcqrs replica install`, replica part: applies migrations/replica and
+// checks every [[replica.model]]; prints what it did (dry run: the DDL). Returns the exit code.
+int install_replica_database(const GlobalOptions& globals, bool dry_run);
 
 // Adds `install` / `uninstall` under `pgcqrs master`; the runner returns -1 when neither was
 // given (then `pgcqrs master` runs the agent).
