@@ -6,6 +6,7 @@
 #include <csignal>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <random>
 #include <regex>
 #include <string>
@@ -14,7 +15,11 @@
 
 #include <doctest/doctest.h>
 
+#include "common/error.hpp"
+#include "common/http/metrics.hpp"
 #include "common/json.hpp"
+#include "common/signals.hpp"
+#include "replica/consumer.hpp"
 #include "support/replica_fixture.hpp"
 
 using namespace pgcqrs;
@@ -585,4 +590,61 @@ TEST_CASE("pgcqrs replica install and migrate: idempotent, dry run, precise refu
   CHECK(f.pgcqrs("consume --help", &out) == 0);
   CHECK(out.find("--workers") != std::string::npos);
   CHECK(out.find("dead-letter queue") != std::string::npos);
+}
+
+TEST_CASE("embedding: a handler for a cqrs_id that is no table, middleware around every apply") {
+  ReplicaFixture f(kReadModels, kModels);
+  http::Registry metrics;
+  replica::ConsumerOptions options;
+  options.application_name = "embedded test";
+  replica::Consumer consumer(load_config(f.config_path), metrics, options);
+  std::mutex mu;
+  std::map<std::string, std::string> cache;  // what the "cache" replica holds
+  std::vector<std::string> calls;            // what the middleware saw
+  consumer.handle("cache", [&](replica::ApplyContext& ctx) {
+    replica::ApplyResult result;
+    for (const auto& row : ctx.rows) {
+      const std::string name = row.data.value("name", "");
+      if (name == "bad") throw MessageError("cache pk=" + row.pk_text + ": bad name");
+      std::lock_guard lock(mu);
+      if (row.signal == Signal::kDelete) {
+        cache.erase(row.pk_text);
+      } else {
+        cache[row.pk_text] = name;
+      }
+      replica::RowResult r;
+      r.outcome = replica::Outcome::kCalled;
+      result.add(r);
+    }
+    return result;
+  });
+  consumer.use([&](replica::ApplyContext& ctx, const replica::Handler& next) {
+    {
+      std::lock_guard lock(mu);
+      calls.push_back(ctx.target.model.cqrs_id + ":" + std::to_string(ctx.rows.size()));
+    }
+    return next(ctx);
+  });
+  reset_stop();
+  std::thread runner([&] { consumer.run(); });
+  REQUIRE(eventually([&] { return consumer.readiness().ok; }, 30s));
+  f.publish({{"cache", event_body("SAVE", "cache", 1, 0, {{"name", "one"}})},
+             {"cache", event_body("SAVE", "cache", 2, 0, {{"name", "bad"}})},
+             {"cache", event_body("SAVE", "cache", 3, 0, {{"name", "three"}})},
+             {"cache", event_body("DELETE", "cache", 3, 1)},
+             {"author", event_body("SAVE", "author", 1, 0, {{"name", "table"}})}});
+  CHECK(eventually([&] { return author_state(f, 1) == "table@0"; }, 20s));
+  const auto dead = f.take(1, 30s);  // the bad one, after its 2 retries
+  REQUIRE(dead.size() == 1);
+  CHECK(json::parse(dead[0].body)["instance_pk"] == 2);
+  CHECK(json::parse(dead[0].body)["retries"] == 2);
+  CHECK(dead[0].routing_key == "cqrs." + f.dead_letter_queue + ".cache");
+  request_stop();
+  runner.join();
+  reset_stop();
+  CHECK(cache == std::map<std::string, std::string>{{"1", "one"}});
+  CHECK(std::find(calls.begin(), calls.end(), "author:1") != calls.end());
+  CHECK(std::count_if(calls.begin(), calls.end(),
+                      [](const std::string& c) { return c.rfind("cache:", 0) == 0; }) >= 3);
+  CHECK_FALSE(consumer.liveness().ok);  // run() returned
 }
