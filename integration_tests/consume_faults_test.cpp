@@ -156,3 +156,16 @@ TEST_CASE("RabbitMQ restarted while consuming: the consumer reconnects, converge
   CHECK(c.log().find("restarting in") != std::string::npos);
   REQUIRE(eventually([&] { return f.consumer_ready(); }, 30s));
 }
+
+TEST_CASE("a delay queue deleted under the consumer: the retry is not lost, the queue comes back") {
+  ReplicaFixture f(kSlowAuthor, kModels, kSmallBatches);
+  Process& c = f.start_consumer();
+  REQUIRE(eventually([&] { return f.consumer_ready(); }, 30s));
+  f.ch.delete_queue(replica::delay_queue_name(f.queue, 1s));
+  f.publish("author", event_body("SAVE", "author", 1, 0, {{"name", std::string(300, 'x')}}));
+  const auto dead = f.take(1, 60s);
+  REQUIRE_MESSAGE(dead.size() == 1, c.log());
+  CHECK(json::parse(dead[0].body)["retries"] == 2);
+  CHECK(c.log().find("could not route a retry or dead letter") != std::string::npos);
+  CHECK(c.running());
+}

@@ -459,17 +459,21 @@ void Worker::publish(const std::vector<Outgoing>& out) {
     ch_.publish(o.route.exchange, o.route.routing_key, o.body, props);
   }
   const amqp::Confirms c = ch_.wait_all_confirms(c_.options.confirm_timeout);
-  for (const auto& r : ch_.take_returns()) {
+  const std::vector<amqp::Returned> returned = ch_.take_returns();
+  for (const auto& r : returned) {
     spdlog::error(
         "consume {}: the broker could not route a retry or dead letter ({} {}, "
-        "routing key '{}'); it is lost: {}",
+        "routing key '{}'): {}",
         name_, r.reply_code, r.reply_text, r.routing_key, json::excerpt_string(r.body, kBodyInLog));
   }
-  if (!c.nacked.empty() || ch_.unconfirmed() > 0) {
+  if (!c.nacked.empty() || ch_.unconfirmed() > 0 || !returned.empty()) {
+    // the originals stay unacked and come back; the new session redeclares every queue and
+    // binding these routes need
     throw TransientError("publish " + std::to_string(out.size()) +
                          " retries and dead letters: " + std::to_string(c.nacked.size()) +
-                         " nacked, " + std::to_string(ch_.unconfirmed()) +
-                         " unconfirmed; the batch's deliveries are not acked and come back");
+                         " nacked, " + std::to_string(ch_.unconfirmed()) + " unconfirmed, " +
+                         std::to_string(returned.size()) +
+                         " unroutable; the batch's deliveries are not acked and come back");
   }
 }
 
