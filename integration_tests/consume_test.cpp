@@ -20,6 +20,7 @@
 #include "common/json.hpp"
 #include "common/signals.hpp"
 #include "replica/consumer.hpp"
+#include "support/master_fixture.hpp"
 #include "support/replica_fixture.hpp"
 
 using namespace pgcqrs;
@@ -684,4 +685,45 @@ TEST_CASE("throughput: 100,000 queued product SAVEs, -w 1 then -w 2") {
     CHECK(f.scalar("SELECT price::text || ' ' || quantity::text FROM reads.product WHERE id = 7") ==
           "7.25 9007199254740986");
   }
+}
+
+TEST_CASE("end to end: writes on a pgcqrs master reach the replica, which ends equal to it") {
+  MasterFixture m(
+      "CREATE TABLE author (id integer PRIMARY KEY, name text NOT NULL, born date, "
+      "rating numeric(6,3));",
+      "[[master.model]]\ncqrs_id = \"author\"\ntable = \"author\"\n", {});
+  ReplicaFixture r(R"sql(
+CREATE SCHEMA reads;
+CREATE TABLE reads.author (id integer PRIMARY KEY, name text NOT NULL, born date,
+                           rating numeric(6,3), cqrs_revision integer NOT NULL,
+                           cqrs_updated timestamptz NOT NULL);
+)sql",
+                   "[[replica.model]]\ncqrs_id = \"author\"\ntable = \"reads.author\"\n",
+                   "max_retries = 2\n", m.exchange);
+  m.start_agent();
+  r.start_consumer({"-w", "2"});
+  m.sql(
+      "INSERT INTO author SELECT g, 'a' || g, date '2000-01-01' + g, g / 7.0 "
+      "FROM generate_series(1, 1000) g");
+  m.sql("UPDATE author SET name = name || ' upd', rating = rating + 1 WHERE id % 3 = 0");
+  m.sql("DELETE FROM author WHERE id % 10 = 0");
+  m.sql("UPDATE author SET born = NULL WHERE id % 7 = 0");
+  const std::string q =
+      "SELECT id::text, name, born::text, rating::text, cqrs_revision::text FROM ";
+  const auto master_rows = [&] {
+    pqxx::nontransaction txn(*m.conn);
+    Rows out;
+    for (const auto& row : txn.exec(q + "author ORDER BY id")) {
+      std::vector<std::string> v;
+      for (const auto& fld : row)
+        v.push_back(fld.is_null() ? "<null>" : fld.as<std::string>());
+      out.push_back(std::move(v));
+    }
+    return out;
+  };
+  const Rows expected = master_rows();
+  REQUIRE(expected.size() == 900);
+  CHECK(eventually([&] { return r.rows(q + "reads.author ORDER BY id") == expected; }, 60s));
+  CHECK(r.rows(q + "reads.author ORDER BY id") == expected);
+  CHECK(r.scalar("SELECT count(*) FROM cqrs.tombstone") == "100");
 }

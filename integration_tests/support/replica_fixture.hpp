@@ -28,12 +28,14 @@ struct ReplicaFixture {
   // Declares the exchange, the queue with both bindings per model and the dead-letter queue
   // (as the consumer does), so that messages published before a consumer starts are kept, and
   // runs `pgcqrs migrate`.
+  // `exchange_name` empty: a fresh one; else that one (e.g. a MasterFixture's).
   ReplicaFixture(const std::string& schema_sql, const std::string& models,
                  const std::string& replica_extra =
                      "max_retries = 2\nretry_delay = 1\n"
-                     "retry_backoff = 2.0\nretry_delay_max = 2\n")
+                     "retry_backoff = 2.0\nretry_delay_max = 2\n",
+                 const std::string& exchange_name = "")
       : db("r"),
-        exchange(unique_name("cqrs")),
+        exchange(exchange_name.empty() ? unique_name("cqrs") : exchange_name),
         queue(unique_name("replica")),
         dead_letter_queue("dead_letter_" + queue),
         http_port(free_port()) {
