@@ -40,7 +40,10 @@ std::string pad(int v, int width) {
 }
 
 std::string quoted(std::string_view s) {
-  return "'" + json::excerpt_string(s) + "'";
+  std::string out(1, '\'');  // built by appending: `"'" + std::string` trips GCC 12's -Wrestrict
+  out += json::excerpt_string(s);
+  out += '\'';
+  return out;
 }
 
 // Parses `text`; on failure returns false with the cause in `cause`.
@@ -205,7 +208,8 @@ std::string format_django(Timestamp t) {
   const Civil c = civil(t);
   std::string s = date_time(c, ' ');
   if (const auto us = c.tod.subseconds().count(); us != 0) {
-    s += "." + pad(static_cast<int>(us), 6);
+    s += '.';
+    s += pad(static_cast<int>(us), 6);
   }
   return s + "+00:00";
 }
