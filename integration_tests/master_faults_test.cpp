@@ -8,6 +8,7 @@
 
 #include <doctest/doctest.h>
 
+#include "common/pg/listener.hpp"
 #include "support/master_fixture.hpp"
 
 using namespace pgcqrs;
@@ -44,6 +45,24 @@ std::string first_missing(MasterFixture& f, const Seen& seen) {
         return "row " + std::to_string(id) + " revision " + std::to_string(r) + " of " +
                std::to_string(final_rev) + " never arrived";
       }
+    }
+  }
+  return {};
+}
+
+// The first arrival of each revision of a row comes in revision order (redeliveries after a
+// fault may repeat earlier ones later); returns the first row where it does not, or "".
+std::string first_out_of_order(const Seen& seen) {
+  for (const auto& [id, revs] : seen) {
+    std::set<std::int64_t> got;
+    std::int64_t last = -1;
+    for (const auto r : revs) {
+      if (!got.insert(r).second) continue;
+      if (r <= last) {
+        return "row " + std::to_string(id) + ": revision " + std::to_string(r) +
+               " first arrived after revision " + std::to_string(last);
+      }
+      last = r;
     }
   }
   return {};
@@ -132,11 +151,14 @@ TEST_CASE("RabbitMQ stopped and restarted during a write stream: nothing missing
   f.start_agent();
   std::atomic<int> written{0};
   std::atomic<bool> stop{false};
+  // five hot rows updated all along: their events must keep their order across the restart
+  f.sql("INSERT INTO counter SELECT -g, 0 FROM generate_series(1, 5) g");
   std::thread writer([&] {
     pqxx::connection c(f.db.url());
     for (int i = 0; !stop; ++i) {
       pqxx::work txn(c);
       txn.exec_params("INSERT INTO counter VALUES ($1, 0)", i);
+      txn.exec_params("UPDATE counter SET n = n + 1 WHERE id = $1", -(i % 5 + 1));
       txn.commit();
       written = i + 1;
       std::this_thread::sleep_for(5ms);
@@ -164,6 +186,78 @@ TEST_CASE("RabbitMQ stopped and restarted during a write stream: nothing missing
   MESSAGE(written.load() << " rows written across the broker restart");
   CHECK(written > 100);
   CHECK(first_missing(f, seen) == "");
+  CHECK(first_out_of_order(seen) == "");
+}
+
+TEST_CASE("a row committed after higher ids were published comes before its newer events") {
+  MasterFixture f(kSchema, kModel, {"counter"});
+  f.sql("INSERT INTO counter SELECT g, 0 FROM generate_series(1, 3) g");
+  Process& agent = f.start_agent();
+  Seen seen;
+  collect(f.take(3), seen);
+  // this transaction takes an outbox id for row 1 and stays open...
+  pqxx::connection slow_conn(f.db.url());
+  pqxx::work slow(slow_conn);
+  slow.exec("UPDATE counter SET n = n + 1 WHERE id = 1");
+  // ...while later ids are written and published: the agent reads past row 1's id
+  f.sql("INSERT INTO counter SELECT g, 0 FROM generate_series(10, 2509) g");
+  for (int i = 0; i < 20; ++i)
+    f.sql("UPDATE counter SET n = n + 1 WHERE id = 2");
+  collect(f.take(2520), seen);
+  REQUIRE(seen[2].size() == 21);
+  // with the agent paused, row 1's event commits late and a newer one follows it: the next
+  // read sees both, the late one below the agent's position
+  agent.signal(SIGSTOP);
+  slow.commit();
+  f.sql("UPDATE counter SET n = n + 1 WHERE id = 1");
+  agent.signal(SIGCONT);
+  drain(f, seen, 3s);
+  CHECK(first_missing(f, seen) == "");
+  CHECK(seen[1] == std::vector<std::int64_t>{0, 1, 2});
+  CHECK(agent.log().find("committed after higher ids were read") != std::string::npos);
+  CHECK(first_out_of_order(seen) == "");
+  CHECK(eventually([&] { return f.scalar("SELECT count(*) FROM cqrs.outbox") == "0"; }, 10s));
+}
+
+TEST_CASE("throttled notifications: a session's quick successive writes arrive promptly") {
+  // a poll interval far longer than the test: only NOTIFY and the agent's short polls after
+  // work can explain prompt arrivals
+  MasterFixture f(kSchema, kModel, {"counter"}, "poll_interval_ms = 60000\n");
+  Process& agent = f.start_agent();
+  REQUIRE(eventually(
+      [&] { return agent.log().find("master agent: publishing") != std::string::npos; }, 10s));
+  std::this_thread::sleep_for(3s);  // past the agent's short polls after start: it waits on NOTIFY
+  pg::Listener listener(f.db.url(), "test listener");
+  listener.listen("pgcqrs_outbox");
+  pqxx::connection c(f.db.url());
+  constexpr int kWrites = 40;
+  for (int i = 0; i < kWrites; ++i) {
+    pqxx::work txn(c);
+    txn.exec_params("INSERT INTO counter VALUES ($1, 0)", i);
+    txn.commit();
+    std::this_thread::sleep_for(10ms);
+  }
+  const auto last_commit = std::chrono::steady_clock::now();
+  const auto msgs = f.take(kWrites, 5s, 10s);
+  const auto took = std::chrono::steady_clock::now() - last_commit;
+  MESSAGE("the last of " << kWrites << " writes 10 ms apart arrived within "
+                         << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                         << " ms of its commit");
+  CHECK(msgs.size() == kWrites);
+  CHECK(took < 2s);
+  std::size_t notifications = 0;
+  for (auto n = listener.wait(500ms); !n.empty(); n = listener.wait(200ms))
+    notifications += n.size();
+  MESSAGE(notifications << " notifications for " << kWrites << " transactions of one session");
+  CHECK(notifications >= 1);
+  CHECK(notifications <= kWrites / 2);
+
+  // idle again, a new session's first write notifies at once
+  std::this_thread::sleep_for(3s);
+  const auto t0 = std::chrono::steady_clock::now();
+  f.sql("INSERT INTO counter VALUES (1000, 0)");
+  REQUIRE(f.take(1, 5s, 10s).size() == 1);
+  CHECK(std::chrono::steady_clock::now() - t0 < 1s);
 }
 
 TEST_CASE("a standby agent takes over within seconds after kill -9 of the active one") {

@@ -1,7 +1,10 @@
 // Agent loop: advisory lock -> fetch outbox rows -> publish with confirms -> delete acked rows.
 #include "master/agent.hpp"
 
+#include <algorithm>
 #include <map>
+#include <unordered_set>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -113,47 +116,49 @@ void Agent::run_once() {
   props.mandatory = true;
   auto last_backlog = Clock::now() - options_.backlog_refresh;
 
-  while (!stop_requested()) {
-    if (Clock::now() - last_backlog >= options_.backlog_refresh) {
-      const Backlog b = outbox.backlog();
-      m_.backlog.set(static_cast<double>(b.rows));
-      m_.oldest_age.set(b.oldest_age_seconds);
-      last_backlog = Clock::now();
-    }
-    if (conn.blocked()) {
-      spdlog::warn("master agent: broker blocks publishing ({}); waiting", conn.blocked_reason());
-      conn.process_events(std::chrono::milliseconds(500));
-      continue;
-    }
+  const auto window = static_cast<std::size_t>(std::max(1, mc.confirm_window));
+  // read ahead once half the window is free: each read also scans the ids at or below the
+  // cursor (those in flight), so fewer, larger reads cost the database less per event
+  const std::size_t min_read = std::max<std::size_t>(1, window / 2);
+  // ids at or below the cursor are the rows in flight or acked but not deleted (at most
+  // 2 windows + a delete batch) plus rows that committed late
+  const int below_limit = static_cast<int>(2 * window + options_.delete_batch + 64);
 
-    // one round: up to a window of rows, published in id order, then settled
-    const std::vector<OutboxRow> rows = outbox.fetch(mc.confirm_window);
-    if (rows.empty()) {
-      // idle: wake on NOTIFY or after the poll interval; keep the broker's heartbeats going
-      const auto until = Clock::now() + mc.poll_interval;
-      while (!stop_requested() && Clock::now() < until) {
-        if (!listener.wait(std::chrono::milliseconds(200)).empty()) break;
-        conn.process_events(std::chrono::milliseconds(0));
-      }
-      continue;
+  std::map<std::uint64_t, std::int64_t> in_flight;  // delivery tag -> outbox id
+  std::unordered_set<std::int64_t> known;           // published, not deleted yet
+  std::vector<std::int64_t> acked;                  // confirmed, to delete
+  std::int64_t cursor = 0;                          // highest id read in id order
+  auto linger_until = Clock::now() + options_.linger;
+  auto last_confirm = Clock::now();
+  auto last_vacuum = Clock::now();
+  std::int64_t deleted_since_vacuum = 0;
+
+  const auto flush = [&] {
+    if (acked.empty()) return;
+    outbox.remove(acked);
+    for (const auto id : acked)
+      known.erase(id);
+    deleted_since_vacuum += static_cast<std::int64_t>(acked.size());
+    acked.clear();
+  };
+  const auto maybe_vacuum = [&] {
+    if (deleted_since_vacuum < options_.vacuum_after_rows ||
+        Clock::now() - last_vacuum < options_.vacuum_every) {
+      return;
     }
-    std::map<std::uint64_t, std::int64_t> in_flight;  // delivery tag -> outbox id
-    const Timestamp now = now_utc();
-    for (const auto& row : rows) {
-      std::string body;
-      try {
-        body = build_body(row, now, mc.message_ttl);
-      } catch (const MessageError& e) {
-        // cannot happen with rows our triggers wrote; never drop one silently
-        spdlog::error("master agent: outbox id={} cannot be published and stays: {}", row.id,
-                      e.what());
-        throw;
-      }
-      props.message_id = std::to_string(row.id);
-      in_flight.emplace(ch.publish(config_.broker.exchange, row.cqrs_id, body, props), row.id);
-      m_.published.inc();
+    flush();
+    const auto t0 = Clock::now();
+    if (outbox.vacuum()) {
+      spdlog::debug(
+          "master agent: vacuumed cqrs.outbox after {} deletes in {} ms", deleted_since_vacuum,
+          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
     }
-    const amqp::Confirms c = ch.wait_all_confirms(options_.confirm_timeout);
+    last_vacuum = Clock::now();
+    deleted_since_vacuum = 0;
+  };
+  // Takes settled publishes: acked rows are queued for deletion; a nack deletes what was
+  // acked and starts over (throws), unless `nack_throws` is false (stopping).
+  const auto absorb = [&](const amqp::Confirms& c, bool nack_throws) {
     for (const auto& r : ch.take_returns()) {
       m_.returned.inc();
       spdlog::warn(
@@ -161,19 +166,141 @@ void Agent::run_once() {
           "bound for routing key '{}' (is a replica consuming it?)",
           r.message_id, r.reply_code, r.reply_text, r.routing_key);
     }
-    std::vector<std::int64_t> done;
-    done.reserve(c.acked.size());
-    for (const auto tag : c.acked)
-      done.push_back(in_flight.at(tag));
-    m_.confirmed.inc(c.acked.size());
-    outbox.remove(done);
-    if (!c.nacked.empty() || ch.unconfirmed() > 0) {
-      m_.nacked.inc(c.nacked.size());
-      throw TransientError("publish outbox ids " + std::to_string(rows.front().id) + ".." +
-                           std::to_string(rows.back().id) + ": " + std::to_string(c.nacked.size()) +
-                           " nacked, " + std::to_string(ch.unconfirmed()) +
-                           " unconfirmed; publishing them again");
+    if (c.empty()) return;
+    last_confirm = Clock::now();
+    for (const auto tag : c.acked) {
+      const auto it = in_flight.find(tag);
+      if (it == in_flight.end()) continue;
+      acked.push_back(it->second);
+      in_flight.erase(it);
     }
+    m_.confirmed.inc(c.acked.size());
+    if (c.nacked.empty()) return;
+    m_.nacked.inc(c.nacked.size());
+    const auto first = in_flight.find(c.nacked.front());
+    const std::string id = first == in_flight.end() ? "?" : std::to_string(first->second);
+    if (!nack_throws) return;
+    flush();
+    throw TransientError("publish outbox id=" + id + ": " + std::to_string(c.nacked.size()) +
+                         " nacked by the broker, " + std::to_string(in_flight.size()) +
+                         " unconfirmed in all; publishing them again");
+  };
+  const auto publish = [&](const OutboxRow& row, Timestamp now) {
+    std::string body;
+    try {
+      body = build_body(row, now, mc.message_ttl);
+    } catch (const MessageError& e) {
+      // cannot happen with rows our triggers wrote; never drop one silently
+      spdlog::error("master agent: outbox id={} cannot be published and stays: {}", row.id,
+                    e.what());
+      throw;
+    }
+    if (in_flight.empty()) last_confirm = Clock::now();  // the confirm timeout starts now
+    props.message_id = std::to_string(row.id);
+    in_flight.emplace(ch.publish(config_.broker.exchange, row.cqrs_id, body, props), row.id);
+    known.insert(row.id);
+    m_.published.inc();
+  };
+
+  try {
+    while (!stop_requested()) {
+      if (Clock::now() - last_backlog >= options_.backlog_refresh) {
+        const Backlog b = outbox.backlog();
+        m_.backlog.set(static_cast<double>(b.rows));
+        m_.oldest_age.set(b.oldest_age_seconds);
+        last_backlog = Clock::now();
+      }
+      if (conn.blocked()) {
+        if (!in_flight.empty()) absorb(ch.poll_confirms(std::chrono::milliseconds(0)), true);
+        flush();
+        spdlog::warn("master agent: broker blocks publishing ({}); waiting", conn.blocked_reason());
+        conn.process_events(std::chrono::milliseconds(500));
+        continue;
+      }
+      if (!in_flight.empty()) absorb(ch.poll_confirms(std::chrono::milliseconds(0)), true);
+      if (acked.size() >= options_.delete_batch) flush();
+
+      // read ahead while the window has room: rows after the cursor, in id order, and first
+      // any row at or below it that committed after the cursor passed its id (a row's older
+      // event always commits before its newer one is written, so publishing the late rows
+      // first keeps every row's events in revision order)
+      std::size_t published = 0;
+      bool caught_up = false;
+      const std::size_t room = window - std::min(window, in_flight.size());
+      if (room >= min_read) {
+        flush();  // deleted first, the acked rows drop out of the read's scan of known ids
+        const Fetched f = outbox.fetch_after(cursor, static_cast<int>(room), below_limit);
+        std::vector<std::int64_t> late;
+        for (const auto id : f.below) {
+          if (known.count(id) == 0) late.push_back(id);
+        }
+        const Timestamp now = now_utc();
+        if (!late.empty()) {
+          spdlog::debug(
+              "master agent: {} outbox row(s) committed after higher ids were read (first "
+              "id={}); publishing them first",
+              late.size(), late.front());
+          for (const auto& row : outbox.fetch_ids(late)) {
+            publish(row, now);
+            ++published;
+          }
+        }
+        // with more late ids than one read returns, the rows ahead wait for the next read
+        if (!f.below_truncated) {
+          for (const auto& row : f.ahead)
+            publish(row, now);
+          if (!f.ahead.empty()) cursor = f.ahead.back().id;
+          published += f.ahead.size();
+          caught_up = f.ahead.size() < room;
+        }
+      }
+      if (published > 0) linger_until = Clock::now() + options_.linger;
+      if (published > 0 && !caught_up) continue;
+
+      if (!in_flight.empty()) {
+        // window full, or caught up with publishes in flight: wait for confirms a little
+        if (caught_up) maybe_vacuum();
+        const auto wait = room < min_read ? std::chrono::milliseconds(100) : options_.linger_poll;
+        const amqp::Confirms c = ch.poll_confirms(wait);
+        absorb(c, true);
+        if (c.empty() && Clock::now() - last_confirm > options_.confirm_timeout) {
+          throw TransientError(
+              "publish outbox ids from " + std::to_string(in_flight.begin()->second) + ": " +
+              std::to_string(in_flight.size()) + " unconfirmed after " +
+              std::to_string(options_.confirm_timeout.count()) + " ms; publishing them again");
+        }
+        continue;
+      }
+
+      // nothing in flight, nothing new: delete, maybe vacuum, then wait
+      flush();
+      maybe_vacuum();
+      if (Clock::now() < linger_until) {
+        // a short poll: writes whose notification the throttle skipped show up here
+        listener.wait(options_.linger_poll);
+        conn.process_events(std::chrono::milliseconds(0));
+        continue;
+      }
+      // idle: wake on NOTIFY or after the poll interval; keep the broker's heartbeats going
+      const auto until = Clock::now() + mc.poll_interval;
+      while (!stop_requested() && Clock::now() < until) {
+        if (!listener.wait(std::chrono::milliseconds(200)).empty()) break;
+        conn.process_events(std::chrono::milliseconds(0));
+      }
+    }
+    // stopping: publish nothing new, settle what is in flight, delete what was acked
+    if (!in_flight.empty()) absorb(ch.wait_all_confirms(options_.confirm_timeout), false);
+    flush();
+  } catch (...) {
+    // whatever failed, rows the broker already acked need not be published again; when the
+    // database is what failed this fails too and they are, harmlessly (at-least-once)
+    try {
+      flush();
+    } catch (const std::exception& e) {
+      spdlog::debug("master agent: could not delete {} acked row(s) before reconnecting: {}",
+                    acked.size(), e.what());
+    }
+    throw;
   }
   spdlog::info("master agent: stopped; every confirmed event is removed from the outbox");
 }

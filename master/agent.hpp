@@ -3,6 +3,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "common/config.hpp"
@@ -18,14 +20,29 @@ struct AgentOptions {
   std::chrono::milliseconds standby_poll{1000};      // how often a standby tries the lock
   std::chrono::milliseconds confirm_timeout{30000};  // longest wait for a round's confirms
   std::chrono::seconds backlog_refresh{5};           // outbox size/age metric refresh
+  // After the agent found work it polls every linger_poll for linger, then waits for NOTIFY
+  // or poll_interval again: the capture triggers notify at most once per kNotifyThrottle per
+  // session, and a session's writes in between are found by these polls.
+  std::chrono::milliseconds linger{2000};
+  std::chrono::milliseconds linger_poll{5};
+  // Acked rows are deleted in batches of this many (and whenever the agent has caught up).
+  std::size_t delete_batch = 500;
+  // VACUUM (SKIP_LOCKED) cqrs.outbox when this many rows were deleted since the last one and
+  // vacuum_every has passed, at a moment the agent has caught up: keeps the outbox small
+  // between autovacuum visits (autovacuum_naptime, 60 s by default).
+  std::int64_t vacuum_after_rows = 5000;
+  std::chrono::milliseconds vacuum_every{10000};
 };
 
 // Runs until pgcqrs::stop_requested(): takes the master database's agent lock (or waits for
-// it as a hot standby), then repeatedly takes up to confirm_window outbox rows in id order,
-// publishes each as a django-cqrs event (exchange from [broker], routing key = cqrs_id,
-// persistent, text/plain, mandatory) and deletes exactly the rows the broker acked. A nack, a
-// timeout or a lost broker or database connection means: reconnect with capped backoff and
-// publish again whatever is not deleted (at-least-once; revisions make it idempotent).
+// it as a hot standby), then publishes outbox rows in id order as django-cqrs events (exchange
+// from [broker], routing key = cqrs_id, persistent, text/plain, mandatory) through a window of
+// up to confirm_window unconfirmed publishes, reading ahead while earlier ones are in flight,
+// and deletes exactly the rows the broker acked, in batches. A row that commits after rows with
+// higher ids were read is published before any newer row read with it, so the events of one
+// row are always published in revision order. A nack, a timeout or a lost broker or database
+// connection means: delete what was acked, reconnect with capped backoff and publish again
+// whatever is not deleted, from the lowest id (at-least-once; revisions make it idempotent).
 // On stop it publishes nothing new, waits for outstanding confirms, deletes what was acked.
 class Agent {
  public:

@@ -90,11 +90,12 @@ class Generator {
                                " REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT"
                                " EXECUTE FUNCTION " +
                                fn("insert") + "()");
-      out.statements.push_back("CREATE TRIGGER " + q_.name(std::string(kUpdateTrigger)) +
-                               " AFTER UPDATE ON " + table +
-                               " REFERENCING OLD TABLE AS cqrs_old NEW TABLE AS cqrs_new"
-                               " FOR EACH STATEMENT EXECUTE FUNCTION " +
-                               fn("update") + "()");
+      // the old rows cost a tuplestore write each: only previous_data and filter read them
+      // (a key change is detected per row, in the bump trigger)
+      out.statements.push_back(
+          "CREATE TRIGGER " + q_.name(std::string(kUpdateTrigger)) + " AFTER UPDATE ON " + table +
+          " REFERENCING " + (update_reads_old() ? "OLD TABLE AS cqrs_old " : "") +
+          "NEW TABLE AS cqrs_new FOR EACH STATEMENT EXECUTE FUNCTION " + fn("update") + "()");
       out.statements.push_back("CREATE TRIGGER " + q_.name(std::string(kDeleteTrigger)) +
                                " AFTER DELETE ON " + table +
                                " REFERENCING OLD TABLE AS cqrs_old FOR EACH STATEMENT"
@@ -165,6 +166,9 @@ class Generator {
   }
 
   const Column& pk_column() const { return *info_.column(info_.primary_key); }
+
+  // Whether the UPDATE trigger needs the statement's old rows (REFERENCING OLD TABLE).
+  bool update_reads_old() const { return !tracked_.empty() || m_.filter.has_value(); }
 
   std::string fn(std::string_view what) const {
     return "cqrs." + q_.name(function_name(m_.cqrs_id, what));
@@ -273,26 +277,40 @@ class Generator {
            "instance_data, previous_data, meta, correlation_id)\n";
   }
 
+  // Wakes the agent, at most once per kNotifyThrottle per session: a transaction that called
+  // pg_notify takes a cluster-wide lock at commit and holds it until its commit record is
+  // flushed, which serializes every committing writer. The time of this session's last
+  // notification lives in a session setting; set_config is undone with the transaction, like
+  // the notification, when it rolls back. A skipped notification costs latency, never data:
+  // the agent polls, quickly for a while after work (see AgentOptions::linger).
   std::string notify() const {
-    return "  IF FOUND THEN PERFORM pg_notify(" + q_.literal(std::string(kOutboxChannel)) +
-           ", ''); END IF;\n";
+    const std::string setting = q_.literal(std::string(kNotifySetting));
+    return "  IF FOUND THEN\n"
+           "    cqrs__now_ms := (date_part('epoch', clock_timestamp()) * 1000)::bigint;\n"
+           "    IF cqrs__now_ms - coalesce(nullif(current_setting(" +
+           setting + ", true), '')::bigint, 0) >= " + std::to_string(kNotifyThrottle.count()) +
+           " THEN\n      PERFORM set_config(" + setting +
+           ", cqrs__now_ms::text, false), pg_notify(" + q_.literal(std::string(kOutboxChannel)) +
+           ", '');\n    END IF;\n  END IF;\n";
+  }
+
+  static std::string declare() {
+    return "DECLARE corr text := cqrs.correlation_id(); cqrs__now_ms bigint;\nBEGIN\n  ";
   }
 
   std::string insert_body() const {
-    return "DECLARE corr text := cqrs.correlation_id();\nBEGIN\n  " + outbox_insert() +
-           "  SELECT " + q_.literal(m_.cqrs_id) + ", 'SAVE', " + pk_json("n") +
-           ", n.cqrs_revision, n.cqrs_updated, " + instance_data("n") + ", " +
+    return declare() + outbox_insert() + "  SELECT " + q_.literal(m_.cqrs_id) + ", 'SAVE', " +
+           pk_json("n") + ", n.cqrs_revision, n.cqrs_updated, " + instance_data("n") + ", " +
            previous_on_insert("n") + ", " + meta("n") + ", corr\n  FROM " + rows("cqrs_new", true) +
            " n;\n" + notify() + "  RETURN NULL;\nEND\n";
   }
 
   std::string update_body() const {
     const std::string pk = q_.name(pk_column().name);
-    std::string body = "DECLARE corr text := cqrs.correlation_id();\nBEGIN\n  " + outbox_insert() +
-                       "  SELECT " + q_.literal(m_.cqrs_id) + ", 'SAVE', " + pk_json("n") +
-                       ", n.cqrs_revision, n.cqrs_updated, " + instance_data("n") + ", " +
-                       previous_on_update() + ", " + meta("n") + ", corr\n  FROM " +
-                       rows("cqrs_new", true) + " n";
+    std::string body = declare() + outbox_insert() + "  SELECT " + q_.literal(m_.cqrs_id) +
+                       ", 'SAVE', " + pk_json("n") + ", n.cqrs_revision, n.cqrs_updated, " +
+                       instance_data("n") + ", " + previous_on_update() + ", " + meta("n") +
+                       ", corr\n  FROM " + rows("cqrs_new", true) + " n";
     if (!tracked_.empty()) body += " LEFT JOIN cqrs_old o ON o." + pk + " = n." + pk;
     body += ";\n" + notify();
     if (m_.filter) {
@@ -308,10 +326,9 @@ class Generator {
   }
 
   std::string delete_body() const {
-    return "DECLARE corr text := cqrs.correlation_id();\nBEGIN\n  " + outbox_insert() +
-           "  SELECT " + q_.literal(m_.cqrs_id) + ", 'DELETE', " + pk_json("o") +
-           ", o.cqrs_revision + 1, now(), " + delete_data("o") + ", NULL, " + meta("o") +
-           ", corr\n  FROM " + rows("cqrs_old", true) + " o;\n" + notify() +
+    return declare() + outbox_insert() + "  SELECT " + q_.literal(m_.cqrs_id) + ", 'DELETE', " +
+           pk_json("o") + ", o.cqrs_revision + 1, now(), " + delete_data("o") + ", NULL, " +
+           meta("o") + ", corr\n  FROM " + rows("cqrs_old", true) + " o;\n" + notify() +
            "  RETURN NULL;\nEND\n";
   }
 

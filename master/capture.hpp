@@ -1,6 +1,7 @@
 // Generates the capture DDL of a master model: revision bump, outbox triggers, TRUNCATE guard.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,13 @@ SqlQuoter quoter_for(pqxx::transaction_base& txn);
 
 // The channel the capture triggers notify and the agent listens on.
 inline constexpr std::string_view kOutboxChannel = "pgcqrs_outbox";
+
+// A session notifies the agent at most once per kNotifyThrottle (a transaction that notifies
+// serializes the commits of every other notifying transaction, docs/benchmarks.md §1.3 a).
+// Writes in between are found by the agent's short polls after work (AgentOptions::linger).
+// kNotifySetting is the session setting that holds the time of the last notification (epoch ms).
+inline constexpr std::chrono::milliseconds kNotifyThrottle{50};
+inline constexpr std::string_view kNotifySetting = "pgcqrs.last_notify_ms";
 
 // Trigger names on a tracked table. `zz_` makes the bump the last BEFORE trigger, so the
 // revision it writes is final whatever other BEFORE triggers the application has.

@@ -3,30 +3,69 @@
 
 #include <string_view>
 
+#include "common/error.hpp"
 #include "common/event.hpp"
 #include "common/json.hpp"
 
 namespace pgcqrs::master {
 namespace {
 
-constexpr const char* kFetch = R"sql(
+// The rows after the cursor, and from the same snapshot the ids at or before it (cqrs_id NULL
+// marks them): both parts of a UNION ALL run under one snapshot.
+constexpr const char* kFetchAfter = R"sql(
+(SELECT id, cqrs_id, signal, instance_pk::text, instance_data::text, previous_data::text,
+        meta::text, correlation_id
+ FROM cqrs.outbox WHERE id > $1 ORDER BY id LIMIT $2)
+UNION ALL
+(SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+ FROM cqrs.outbox WHERE id <= $1 ORDER BY id LIMIT $3)
+)sql";
+
+constexpr const char* kFetchIds = R"sql(
 SELECT id, cqrs_id, signal, instance_pk::text, instance_data::text, previous_data::text,
        meta::text, correlation_id
-FROM cqrs.outbox
-ORDER BY id
-LIMIT $1
+FROM cqrs.outbox WHERE id = ANY ($1::bigint[]) ORDER BY id
 )sql";
 
 constexpr const char* kRemove = "DELETE FROM cqrs.outbox WHERE id = ANY ($1::bigint[])";
 
+// Two probes of the primary key (and one heap fetch): constant cost at any backlog.
 constexpr const char* kBacklog = R"sql(
-SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
-FROM cqrs.outbox
+SELECT coalesce((SELECT max(id) FROM cqrs.outbox) - o.id + 1, 0),
+       coalesce(extract(epoch FROM now() - o.created_at), 0)::float8
+FROM (SELECT NULL) AS one
+LEFT JOIN LATERAL (SELECT id, created_at FROM cqrs.outbox ORDER BY id LIMIT 1) AS o ON true
+)sql";
+
+constexpr const char* kMayVacuum = R"sql(
+SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c
+WHERE c.oid = 'cqrs.outbox'::regclass
 )sql";
 
 std::optional<std::string> opt(const pqxx::field& f) {
   if (f.is_null()) return std::nullopt;
   return f.as<std::string>();
+}
+
+OutboxRow row_of(const pqxx::row& f) {
+  return OutboxRow{f[0].as<std::int64_t>(),
+                   f[1].as<std::string>(),
+                   f[2].as<std::string>(),
+                   f[3].as<std::string>(),
+                   opt(f[4]),
+                   opt(f[5]),
+                   opt(f[6]),
+                   opt(f[7])};
+}
+
+std::string id_array(const std::vector<std::int64_t>& ids) {
+  std::string array = "{";
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0) array += ',';
+    array += std::to_string(ids[i]);
+  }
+  array += '}';
+  return array;
 }
 
 json::Json member(const std::optional<std::string>& text, const OutboxRow& row,
@@ -35,9 +74,9 @@ json::Json member(const std::optional<std::string>& text, const OutboxRow& row,
   return json::parse(*text, {}, "outbox id=" + std::to_string(row.id) + " " + std::string(what));
 }
 
-}  // namespace
-
-std::string build_body(const OutboxRow& row, Timestamp now, std::chrono::seconds ttl) {
+// The body through a parsed document: the reference that splice_json() must match, and the
+// path that names the member when stored text is not valid JSON.
+std::string build_body_parsed(const OutboxRow& row, Timestamp now, std::chrono::seconds ttl) {
   Event e;
   e.signal = parse_signal(row.signal);
   e.cqrs_id = row.cqrs_id;
@@ -51,41 +90,274 @@ std::string build_body(const OutboxRow& row, Timestamp now, std::chrono::seconds
   return encode_event(e);
 }
 
+bool is_space(char c) {
+  return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+bool is_number_char(char c) {
+  return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+
+// Escapes that json::dump() writes the same way as they are read: \" \\ \/ \b \f \n \r \t.
+bool is_kept_escape(char c) {
+  return c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' || c == 'r' ||
+         c == 't';
+}
+
+// JSON's number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+bool is_json_number(std::string_view t) {
+  std::size_t i = 0;
+  const auto digits = [&] {
+    const std::size_t from = i;
+    while (i < t.size() && t[i] >= '0' && t[i] <= '9')
+      ++i;
+    return i > from;
+  };
+  if (i < t.size() && t[i] == '-') ++i;
+  if (i < t.size() && t[i] == '0') {
+    ++i;
+  } else if (!digits()) {
+    return false;
+  }
+  if (i < t.size() && t[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == t.size();
+}
+
+// json::parse's default nesting limit: deeper text goes to the parser, which refuses it.
+constexpr std::size_t kMaxDepth = 64;
+
+}  // namespace
+
+bool splice_json(std::string& out, std::string_view text) {
+  // what may come next: a value, an object key, a colon, a comma or the container's end
+  enum class Next { kValue, kValueOrEnd, kKey, kKeyOrEnd, kColon, kCommaOrEnd, kDone };
+  std::string stack;  // '{' and '[' of the open containers
+  Next next = Next::kValue;
+  const auto value_done = [&] { next = stack.empty() ? Next::kDone : Next::kCommaOrEnd; };
+  const auto value_expected = [&] { return next == Next::kValue || next == Next::kValueOrEnd; };
+  std::size_t i = 0;
+  const std::size_t n = text.size();
+  while (i < n) {
+    const char c = text[i];
+    if (is_space(c)) {
+      ++i;
+      continue;
+    }
+    switch (c) {
+      case '{':
+      case '[':
+        if (!value_expected() || stack.size() >= kMaxDepth) return false;
+        stack += c;
+        next = c == '{' ? Next::kKeyOrEnd : Next::kValueOrEnd;
+        out += c;
+        ++i;
+        continue;
+      case '}':
+      case ']': {
+        const bool empty_ok = c == '}' ? next == Next::kKeyOrEnd : next == Next::kValueOrEnd;
+        if (stack.empty() || stack.back() != (c == '}' ? '{' : '[') ||
+            !(empty_ok || next == Next::kCommaOrEnd)) {
+          return false;
+        }
+        stack.pop_back();
+        value_done();
+        out += c;
+        ++i;
+        continue;
+      }
+      case ':':
+        if (next != Next::kColon) return false;
+        next = Next::kValue;
+        out += c;
+        ++i;
+        continue;
+      case ',':
+        if (next != Next::kCommaOrEnd) return false;
+        next = stack.back() == '{' ? Next::kKey : Next::kValue;
+        out += c;
+        ++i;
+        continue;
+      case '"': {
+        if (next == Next::kKey || next == Next::kKeyOrEnd) {
+          next = Next::kColon;
+        } else if (value_expected()) {
+          value_done();
+        } else {
+          return false;
+        }
+        // find the closing quote; plain printable ASCII and the kept escapes are copied
+        std::size_t j = i + 1;
+        bool plain = true;
+        while (j < n && text[j] != '"') {
+          const auto b = static_cast<unsigned char>(text[j]);
+          if (b == '\\') {
+            if (j + 1 >= n) return false;
+            if (!is_kept_escape(text[j + 1])) plain = false;
+            j += 2;
+            continue;
+          }
+          if (b < 0x20 || b > 0x7E || b == '/') plain = false;
+          ++j;
+        }
+        if (j >= n) return false;
+        const std::string_view token = text.substr(i, j + 1 - i);
+        if (plain) {
+          out += token;
+        } else {
+          // `/`, \uXXXX or non-ASCII: let the codec decode and write it
+          try {
+            json::dump_to(out, json::parse(token));
+          } catch (const MessageError&) {
+            return false;
+          }
+        }
+        i = j + 1;
+        continue;
+      }
+      default:
+        break;
+    }
+    if (!value_expected()) return false;
+    value_done();
+    std::size_t j = i;
+    if (is_number_char(c)) {
+      while (j < n && is_number_char(text[j]))
+        ++j;
+      const std::string_view token = text.substr(i, j - i);
+      if (!is_json_number(token)) return false;
+      // the parser reads -0 as the integer 0; every other number is written as it is read
+      out += token == "-0" ? std::string_view("0") : token;
+      i = j;
+      continue;
+    }
+    for (const std::string_view word : {"true", "false", "null"}) {
+      if (text.substr(i, word.size()) == word) {
+        out += word;
+        j = i + word.size();
+        break;
+      }
+    }
+    if (j == i) return false;
+    i = j;
+  }
+  return next == Next::kDone;
+}
+
+std::string build_body(const OutboxRow& row, Timestamp now, std::chrono::seconds ttl) {
+  std::string out;
+  out.reserve(160 + row.cqrs_id.size() + row.instance_pk.size() +
+              (row.instance_data ? row.instance_data->size() : 0) +
+              (row.previous_data ? row.previous_data->size() : 0) +
+              (row.meta ? row.meta->size() : 0));
+  const auto splice = [&out](const std::optional<std::string>& text, std::string_view dflt) {
+    if (!text) {
+      out += dflt;
+      return true;
+    }
+    return splice_json(out, *text);
+  };
+  out += "{\"signal_type\":";
+  json::dump_to(out, json::Json(std::string(to_string(parse_signal(row.signal)))));
+  out += ",\"cqrs_id\":";
+  json::dump_to(out, json::Json(row.cqrs_id));
+  out += ",\"instance_data\":";
+  bool ok = splice(row.instance_data, "null");
+  out += ",\"previous_data\":";
+  ok = ok && splice(row.previous_data, "null");
+  out += ",\"instance_pk\":";
+  ok = ok && splice_json(out, row.instance_pk);
+  out += ",\"correlation_id\":";
+  if (row.correlation_id) {
+    json::dump_to(out, json::Json(*row.correlation_id));
+  } else {
+    out += "null";
+  }
+  out += ",\"retries\":0,\"expires\":";
+  if (ttl.count() > 0) {
+    out += '"';
+    out += format_expires(now + ttl);
+    out += '"';
+  } else {
+    out += "null";
+  }
+  out += ",\"meta\":";
+  ok = ok && splice(row.meta, "{}");
+  out += '}';
+  // text the splice does not recognise: the parser names the member and the position
+  if (!ok) return build_body_parsed(row, now, ttl);
+  return out;
+}
+
 Outbox::Outbox(pg::Session& db) : db_(db) {
-  db_.prepare("outbox_fetch", kFetch);
+  {
+    // The agent's deletes need not wait for their WAL flush: a delete lost in a crash of the
+    // database only means its rows are published again, which at-least-once allows. Waiting
+    // for the shared disk at every batch held the agent up while confirms piled up.
+    pqxx::nontransaction txn(db_.conn());
+    txn.exec0("SET synchronous_commit = off");
+  }
+  db_.prepare("outbox_fetch", kFetchAfter);
+  db_.prepare("outbox_fetch_ids", kFetchIds);
   db_.prepare("outbox_remove", kRemove);
   db_.prepare("outbox_backlog", kBacklog);
 }
 
-std::vector<OutboxRow> Outbox::fetch(int limit) {
+Fetched Outbox::fetch_after(std::int64_t after, int limit, int below_limit) {
   pqxx::nontransaction txn(db_.conn());
-  const pqxx::result r = txn.exec_prepared("outbox_fetch", limit);
+  const pqxx::result r = txn.exec_prepared("outbox_fetch", after, limit, below_limit);
+  Fetched out;
+  out.ahead.reserve(r.size());
+  for (const auto& f : r) {
+    if (f[1].is_null()) {
+      out.below.push_back(f[0].as<std::int64_t>());
+    } else {
+      out.ahead.push_back(row_of(f));
+    }
+  }
+  out.below_truncated = static_cast<int>(out.below.size()) >= below_limit;
+  return out;
+}
+
+std::vector<OutboxRow> Outbox::fetch_ids(const std::vector<std::int64_t>& ids) {
+  if (ids.empty()) return {};
+  pqxx::nontransaction txn(db_.conn());
+  const pqxx::result r = txn.exec_prepared("outbox_fetch_ids", id_array(ids));
   std::vector<OutboxRow> rows;
   rows.reserve(r.size());
-  for (const auto& f : r) {
-    rows.push_back(OutboxRow{f[0].as<std::int64_t>(), f[1].as<std::string>(),
-                             f[2].as<std::string>(), f[3].as<std::string>(), opt(f[4]), opt(f[5]),
-                             opt(f[6]), opt(f[7])});
-  }
+  for (const auto& f : r)
+    rows.push_back(row_of(f));
   return rows;
 }
 
 void Outbox::remove(const std::vector<std::int64_t>& ids) {
   if (ids.empty()) return;
-  std::string array = "{";
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (i > 0) array += ',';
-    array += std::to_string(ids[i]);
-  }
-  array += '}';
   pqxx::nontransaction txn(db_.conn());
-  txn.exec_prepared("outbox_remove", array);
+  txn.exec_prepared("outbox_remove", id_array(ids));
 }
 
 Backlog Outbox::backlog() {
   pqxx::nontransaction txn(db_.conn());
   const pqxx::row r = txn.exec_prepared1("outbox_backlog");
   return {r[0].as<std::int64_t>(), r[1].as<double>()};
+}
+
+bool Outbox::vacuum() {
+  if (!may_vacuum_) {
+    pqxx::nontransaction txn(db_.conn());
+    may_vacuum_ = txn.exec1(kMayVacuum)[0].as<bool>();
+  }
+  if (!*may_vacuum_) return false;
+  pqxx::nontransaction txn(db_.conn());
+  txn.exec0("VACUUM (SKIP_LOCKED) cqrs.outbox");
+  return true;
 }
 
 }  // namespace pgcqrs::master

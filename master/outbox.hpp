@@ -25,27 +25,58 @@ struct OutboxRow {
 };
 
 // The django-cqrs body of `row`, published at `now` with `ttl` (0 = never expires): compact,
-// ujson-style, numbers exact. Throws MessageError when a stored JSON member is not valid JSON.
+// ujson-style, numbers exact. Composed from the stored JSON text without building a document
+// (see splice_json); byte for byte what encode_event() writes for the same members. Throws
+// MessageError when a stored JSON member is not valid JSON.
 std::string build_body(const OutboxRow& row, Timestamp now, std::chrono::seconds ttl);
 
+// Appends JSON text as PostgreSQL's json output writes it (`{"a" : 1, "b" : "x/y"}`) to `out`
+// in the form json::dump() gives the parsed value (`{"a":1,"b":"x\/y"}`): whitespace dropped,
+// strings with `/`, `\u` escapes or non-ASCII re-encoded through the codec, `-0` written `0`,
+// everything else copied. Checks the JSON grammar as it goes; returns false, with `out`
+// unspecified, on text that is not JSON or nests deeper than the parser's limit (duplicate
+// object keys, which the parser refuses, are not detected).
+bool splice_json(std::string& out, std::string_view text);
+
+// Rows waiting in the outbox, for the metrics. `rows` is max(id) - min(id) + 1, read from the
+// primary key at constant cost whatever the size: an upper bound, exact while the ids between
+// have no holes (a rolled-back write, a row published out of id order, a serializer model's
+// vanished row leave one).
 struct Backlog {
   std::int64_t rows = 0;
   double oldest_age_seconds = 0;
 };
 
+// One read of the outbox in one snapshot (see Outbox::fetch_after).
+struct Fetched {
+  std::vector<OutboxRow> ahead;     // rows with id > after, in id order
+  std::vector<std::int64_t> below;  // ids <= after, in id order (ids only)
+  bool below_truncated = false;     // `below` hit its limit: more ids <= after may exist
+};
+
 // The outbox as the agent sees it, over the agent's session (which holds its advisory lock).
 class Outbox {
  public:
+  // Sets synchronous_commit = off on the session: a delete lost in a database crash only
+  // means its rows are published again (at-least-once).
   explicit Outbox(pg::Session& db);
 
-  // Up to `limit` rows in id order (= per-row revision order).
-  std::vector<OutboxRow> fetch(int limit);
+  // Up to `limit` rows with id > `after` in id order, and, from the same snapshot, the ids of
+  // up to `below_limit` rows with id <= `after`: the caller knows which of those it already
+  // published; any other one committed late (its transaction took its id before others that
+  // committed first) and must be published before the `ahead` rows.
+  Fetched fetch_after(std::int64_t after, int limit, int below_limit);
+  // The rows with these ids that exist, in id order.
+  std::vector<OutboxRow> fetch_ids(const std::vector<std::int64_t>& ids);
   // Removes published rows (after the broker confirmed them).
   void remove(const std::vector<std::int64_t>& ids);
   Backlog backlog();
+  // VACUUM (SKIP_LOCKED) cqrs.outbox when this role may (owner or superuser); false otherwise.
+  bool vacuum();
 
  private:
   pg::Session& db_;
+  std::optional<bool> may_vacuum_;
 };
 
 // pg_try_advisory_lock key held by the active agent of a master database.

@@ -12,9 +12,12 @@ MasterFixture::MasterFixture(const std::string& schema_sql, const std::string& m
   conn = std::make_unique<pqxx::connection>(db.url());
   sql(schema_sql);
   queue = std::make_unique<TestQueue>(exchange, unique_name("q"), routing_keys);
-  const std::string config = "[broker]\nurl = \"" + amqp_url() + "\"\nexchange = \"" + exchange +
-                             "\"\n\n[master]\ndatabase = \"" + db.url() +
-                             "\"\npoll_interval_ms = 200\n" + master_extra + "\n" + models;
+  const std::string config =
+      "[broker]\nurl = \"" + amqp_url() + "\"\nexchange = \"" + exchange +
+      "\"\n\n[master]\ndatabase = \"" + db.url() + "\"\n" +
+      (master_extra.find("poll_interval_ms") == std::string::npos ? "poll_interval_ms = 200\n"
+                                                                  : "") +
+      master_extra + "\n" + models;
   config_path = write_temp_file(db.name() + ".toml", config);
   std::string out;
   if (pgcqrs("migrate", &out) != 0) throw std::runtime_error("pgcqrs migrate failed:\n" + out);

@@ -14,7 +14,8 @@ namespace pgcqrs::it {
 
 struct MasterFixture {
   // `schema_sql` creates the tracked tables; `models` is the [[master.model]] TOML; every
-  // cqrs_id in `routing_keys` is bound to the fixture's queue.
+  // cqrs_id in `routing_keys` is bound to the fixture's queue. `master_extra` is added to
+  // [master]; poll_interval_ms is 200 unless it sets one.
   MasterFixture(const std::string& schema_sql, const std::string& models,
                 const std::vector<std::string>& routing_keys, const std::string& master_extra = "");
 

@@ -7,7 +7,9 @@
 --   bump      only the BEFORE UPDATE row trigger that bumps cqrs_revision (pgcqrs's)
 --   min       the outbox INSERT with key, revision and timestamp only: no JSON built
 --   nocheck   the same INSERT into a copy of cqrs.outbox without its CHECK constraint
---   nonotify  pgcqrs capture exactly as generated, minus the pg_notify call
+--   nonotify  pgcqrs capture exactly as generated, minus the (throttled) pg_notify call
+--   notifyall pgcqrs capture as generated, but notifying at every statement (no throttle),
+--             as pgcqrs did before its NOTIFY throttle
 -- and two other designs, INSERT only, for comparison:
 --   agg       one outbox row per statement holding the JSON array of its events (lz4)
 --   keys      one outbox row per statement holding the array of its primary keys only
@@ -19,6 +21,7 @@ CREATE TABLE bench.t_nocheck (LIKE bench.t_plain INCLUDING ALL);
 CREATE TABLE bench.outbox_nocheck
   (LIKE cqrs.outbox INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES);
 CREATE TABLE bench.t_nonotify (LIKE bench.t_plain INCLUDING ALL);
+CREATE TABLE bench.t_notifyall (LIKE bench.t_plain INCLUDING ALL);
 CREATE TABLE bench.t_agg (LIKE bench.t_plain INCLUDING ALL);
 CREATE TABLE bench.t_keys (LIKE bench.t_plain INCLUDING ALL);
 CREATE TABLE bench.outbox_agg (
@@ -77,20 +80,28 @@ BEGIN
   RETURN NULL;
 END $$;
 
--- the generated functions, renamed, without their pg_notify line
+-- the generated functions, renamed: without their pg_notify block (nonotify), and notifying at
+-- every statement (notifyall)
 DO $$
 DECLARE
   what text;
   def text;
+  plain text;
 BEGIN
   FOREACH what IN ARRAY ARRAY['insert', 'update'] LOOP
     def := pg_get_functiondef(format('cqrs.%I()', 'bench_capture__' || what)::regprocedure);
-    def := replace(def, 'cqrs.bench_capture__' || what || '()', 'bench.probe_nonotify_' || what || '()');
-    def := regexp_replace(def, 'IF FOUND THEN PERFORM pg_notify\([^;]*\); END IF;', '', 'g');
-    IF def LIKE '%pg_notify%' THEN
+    plain := regexp_replace(def, 'IF FOUND THEN.*?END IF;\s*END IF;', '', 'g');
+    plain := replace(plain, 'cqrs.bench_capture__' || what || '()', 'bench.probe_nonotify_' || what || '()');
+    IF plain LIKE '%pg_notify%' THEN
       RAISE EXCEPTION 'capture_probe.sql: could not strip pg_notify from %', def;
     END IF;
-    EXECUTE def;
+    EXECUTE plain;
+    plain := regexp_replace(def, 'IF cqrs__now_ms - .*? THEN', 'IF true THEN', 'g');
+    plain := replace(plain, 'cqrs.bench_capture__' || what || '()', 'bench.probe_notifyall_' || what || '()');
+    IF plain NOT LIKE '%IF true THEN%' THEN
+      RAISE EXCEPTION 'capture_probe.sql: could not find the notify throttle in %', def;
+    END IF;
+    EXECUTE plain;
   END LOOP;
 END $$;
 
@@ -126,5 +137,14 @@ CREATE TRIGGER probe AFTER INSERT ON bench.t_nonotify
   REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT
   EXECUTE FUNCTION bench.probe_nonotify_insert();
 CREATE TRIGGER probe_u AFTER UPDATE ON bench.t_nonotify
-  REFERENCING OLD TABLE AS cqrs_old NEW TABLE AS cqrs_new FOR EACH STATEMENT
+  REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT
   EXECUTE FUNCTION bench.probe_nonotify_update();
+
+CREATE TRIGGER zz_cqrs_bump BEFORE UPDATE ON bench.t_notifyall
+  FOR EACH ROW EXECUTE FUNCTION cqrs.bench_capture__bump();
+CREATE TRIGGER probe AFTER INSERT ON bench.t_notifyall
+  REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT
+  EXECUTE FUNCTION bench.probe_notifyall_insert();
+CREATE TRIGGER probe_u AFTER UPDATE ON bench.t_notifyall
+  REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT
+  EXECUTE FUNCTION bench.probe_notifyall_update();
