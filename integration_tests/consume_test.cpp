@@ -301,8 +301,9 @@ TEST_CASE("a poison message among 1,000 good ones: 999 applied promptly, it is d
   ReplicaFixture f(kReadModels, kModels);
   std::vector<std::pair<std::string, std::string>> messages;
   for (int id = 1; id <= 1000; ++id) {
-    const Json fields = id == 500 ? Json{{"name", "Poison"}, {"quantity", "not a number"}}
-                                  : Json{{"name", "P" + std::to_string(id)}, {"quantity", id}};
+    const Json fields =
+        id == 500 ? Json{{"name", "Poison"}, {"quantity", "not a number"}}
+                  : Json{{"name", std::string("P").append(std::to_string(id))}, {"quantity", id}};
     messages.emplace_back("product", event_body("SAVE", "product", id, 0, fields));
   }
   f.publish(messages);
@@ -444,9 +445,10 @@ TEST_CASE("-w 4 with hot rows: each row ends at its newest revision") {
   for (int rev = 0; rev < 200; ++rev) {
     for (int id = 1; id <= 20; ++id) {
       const bool gone = rev == 150 && id % 5 == 0;  // some rows deleted on the way, then back
-      messages.emplace_back("author", gone ? event_body("DELETE", "author", id, rev)
-                                           : event_body("SAVE", "author", id, rev,
-                                                        {{"name", "v" + std::to_string(rev)}}));
+      messages.emplace_back(
+          "author", gone ? event_body("DELETE", "author", id, rev)
+                         : event_body("SAVE", "author", id, rev,
+                                      {{"name", std::string("v").append(std::to_string(rev))}}));
     }
   }
   // mostly in order, with local disorder, as several publishers would produce

@@ -672,7 +672,7 @@ TEST_CASE("apply_isolating: the bad rows of a batch fail alone, the rest is appl
   const Target& product = r.target("product");
   std::vector<Row> rows;
   for (int id = 0; id < 500; ++id) {
-    Json fields = {{"name", "p" + std::to_string(id)}, {"quantity", id}};
+    Json fields = {{"name", std::string("p").append(std::to_string(id))}, {"quantity", id}};
     if (id == 100) fields["quantity"] = "abc";
     if (id == 377) fields["price"] = json::make_decimal("123456789012.5");
     if (id == 499) fields["name"] = nullptr;

@@ -22,7 +22,9 @@ constexpr std::string_view kRevision = "cqrs_revision";
 constexpr int kKeyLockClass = 0x70677172;
 
 std::string col_alias(std::size_t i) {
-  return "c" + std::to_string(i);
+  std::string alias = "c";
+  alias += std::to_string(i);
+  return alias;
 }
 
 // `"reads"."author"`

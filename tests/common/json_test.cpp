@@ -298,7 +298,9 @@ TEST_CASE("parse: a million keys stay linear") {
   std::string text = "{";
   for (int i = 0; i < 1000000; ++i) {
     if (i) text += ',';
-    text += "\"" + std::to_string(i) + "\":0";
+    text += '"';
+    text += std::to_string(i);
+    text += "\":0";
   }
   text += "}";
   const auto start = std::chrono::steady_clock::now();
