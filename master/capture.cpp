@@ -129,6 +129,24 @@ class Generator {
     return out;
   }
 
+  RowSql row() const {
+    RowSql r;
+    r.from = rows(q_.name(info_.table.schema) + "." + q_.name(info_.table.name), false) + " n";
+    r.pk = "n." + q_.name(pk_column().name);
+    r.pk_json = pk_json("n");
+    if (m_.serializer) {
+      // as cqrs.fill_instance_data does at commit: the serializer's object + revision, updated
+      r.instance_data = "(" + fn("serialize") + "(" + r.pk +
+                        ")::jsonb || jsonb_build_object('cqrs_revision', n.cqrs_revision, "
+                        "'cqrs_updated', cqrs.django_ts(n.cqrs_updated)))::json";
+    } else {
+      r.instance_data = instance_data("n");
+    }
+    r.meta = meta("n");
+    r.is_sync = m_.filter ? "coalesce((" + *m_.filter + "), false)" : "true";
+    return r;
+  }
+
  private:
   [[noreturn]] void fail(const std::string& key, const std::string& cause) const {
     throw ConfigError("master.model '" + m_.cqrs_id + "' (" + quoted(info_.table) + ") " + key +
@@ -382,6 +400,10 @@ std::string function_name(const std::string& cqrs_id, std::string_view what) {
 
 CaptureDdl capture_ddl(const MasterModel& model, const TableInfo& info, const SqlQuoter& q) {
   return Generator(model, info, q).ddl();
+}
+
+RowSql row_sql(const MasterModel& model, const TableInfo& info, const SqlQuoter& q) {
+  return Generator(model, info, q).row();
 }
 
 std::vector<std::string> uncapture_ddl(const std::string& cqrs_id, const QualifiedName& table,

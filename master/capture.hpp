@@ -62,6 +62,22 @@ struct SerializedModel {
 std::vector<std::string> serializer_dispatch_ddl(const std::vector<SerializedModel>& models,
                                                  const SqlQuoter& q);
 
+// How the capture triggers turn a row of the table into event members, for the commands that
+// read the table itself (cqrs_bulk_dump, cqrs_sync, cqrs_diff_master). Use as
+//   SELECT <instance_data>, ... FROM <from> WHERE <is_sync> AND <pk> > $1 ORDER BY <pk> LIMIT n
+// Every expression reads the row through the alias `n`; the model's `filter` and `meta` SQL
+// are written over unqualified columns and stay valid because `from` is the only FROM item.
+struct RowSql {
+  std::string from;           // `(SELECT t.*[, <meta> AS cqrs_meta__] FROM "s"."t" t) n`
+  std::string pk;             // `n."id"`: the key column, for ORDER BY and keyset bounds
+  std::string pk_json;        // the key as JSON, as in instance_pk / DELETE bodies
+  std::string instance_data;  // SAVE instance_data exactly as the triggers store it (json)
+  std::string meta;           // the event's meta (json)
+  std::string is_sync;        // the model's `filter` (is_sync_instance), `true` when none
+};
+// Throws ConfigError as capture_ddl does when the model names unknown columns.
+RowSql row_sql(const MasterModel& model, const TableInfo& info, const SqlQuoter& q);
+
 // Names of the per-model functions in schema cqrs (unquoted).
 std::string function_name(const std::string& cqrs_id, std::string_view what);
 

@@ -1,5 +1,4 @@
-// cqrs_diff_master | cqrs_diff_replica | cqrs_diff_sync and the deleted-rows pipeline
-// cqrs_deleted_diff_replica | cqrs_deleted_diff_master | cqrs_deleted_sync_replica.
+// cqrs_diff_master | cqrs_diff_replica | cqrs_diff_sync.
 #include "tools/command.hpp"
 
 namespace pgcqrs::tools {
@@ -11,29 +10,18 @@ std::vector<CommandSpec> diff_commands() {
       planned_command("diff-master", "cqrs_diff_master", "print [pk, revision] pairs of a master",
                       issue, [](CLI::App& s, PlannedOptions& o) {
                         s.add_option("--cqrs-id", o.text, "master cqrs_id (-cid)")->required();
-                        s.add_option("-f,--filter", o.text, "JSON of Django-style lookups");
-                        s.add_option("-b,--batch", o.number, "rows per batch")->default_val(10000);
+                        s.add_option("-f,--filter", o.text, "JSON of Django lookups");
+                        s.add_option("-b,--batch", o.number, "rows per batch");
                       }));
   v.push_back(planned_command("diff-replica", "cqrs_diff_replica",
                               "read diff-master output, print the pks that differ here", issue,
                               nullptr));
-  v.push_back(
-      planned_command("diff-sync", "cqrs_diff_sync", "publish SYNCs for diff-replica output", issue,
-                      [](CLI::App& s, PlannedOptions& o) {
-                        s.add_option("-b,--batch", o.number, "rows per batch")->default_val(10000);
-                        s.add_flag("-p,--progress", o.flag, "show progress");
-                      }));
-  v.push_back(
-      planned_command("deleted-diff-replica", "cqrs_deleted_diff_replica",
-                      "print the pks a replica holds", issue, [](CLI::App& s, PlannedOptions& o) {
-                        s.add_option("--cqrs-id", o.text, "replica cqrs_id (-cid)")->required();
-                        s.add_option("-f,--filter", o.text, "JSON of Django-style lookups");
-                        s.add_option("-b,--batch", o.number, "rows per batch")->default_val(10000);
-                      }));
-  v.push_back(planned_command("deleted-diff-master", "cqrs_deleted_diff_master",
-                              "print the pks the master no longer has", issue, nullptr));
-  v.push_back(planned_command("deleted-sync-replica", "cqrs_deleted_sync_replica",
-                              "delete the pks deleted-diff-master printed", issue, nullptr));
+  v.push_back(planned_command("diff-sync", "cqrs_diff_sync",
+                              "publish SYNCs for diff-replica output", issue,
+                              [](CLI::App& s, PlannedOptions& o) {
+                                s.add_option("-b,--batch", o.number, "rows per batch");
+                                s.add_flag("-p,--progress", o.flag, "show progress");
+                              }));
   return v;
 }
 

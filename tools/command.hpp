@@ -34,8 +34,10 @@ const std::vector<CommandSpec>& commands();
 
 // Each cmd_*.cpp contributes its specs through one of these.
 std::vector<CommandSpec> check_config_commands();
-std::vector<CommandSpec> bulk_commands();         // bulk-dump, bulk-load, sync
-std::vector<CommandSpec> diff_commands();         // diff-*, deleted-diff-*, deleted-sync-replica
+std::vector<CommandSpec> bulk_commands();         // bulk-dump, bulk-load
+std::vector<CommandSpec> sync_commands();         // sync
+std::vector<CommandSpec> diff_commands();         // diff-master, diff-replica, diff-sync
+std::vector<CommandSpec> deleted_commands();      // deleted-diff-*, deleted-sync-replica
 std::vector<CommandSpec> dead_letter_commands();  // dead-letters
 
 // Flag storage of a command whose flags are fixed but whose work is not implemented yet.

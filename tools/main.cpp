@@ -14,9 +14,10 @@ namespace pgcqrs::tools {
 const std::vector<CommandSpec>& commands() {
   static const std::vector<CommandSpec> all = [] {
     std::vector<CommandSpec> v;
-    for (auto&& group : {check_config_commands(), migrate_commands(), master_commands(),
-                         consume_commands(), replica_commands(), watch_commands(), bulk_commands(),
-                         diff_commands(), dead_letter_commands()}) {
+    for (auto&& group :
+         {check_config_commands(), migrate_commands(), master_commands(), consume_commands(),
+          replica_commands(), watch_commands(), bulk_commands(), sync_commands(), diff_commands(),
+          deleted_commands(), dead_letter_commands()}) {
       v.insert(v.end(), group.begin(), group.end());
     }
     return v;
