@@ -23,13 +23,18 @@ export PGCQRS_BROKER_URL="$PGCQRS_TEST_AMQP_URL"
 export PGCQRS_MASTER_DATABASE="$base/demo_master"
 export PGCQRS_REPLICA_DATABASE="$base/demo_replica"
 export PGCQRS_CONFIG="$HERE/pgcqrs.toml"
-# the demo's /metrics port: a free one, set through the config copy below
-PGCQRS_DEMO_HTTP_PORT="$(( 20000 + RANDOM % 20000 ))"
-while (exec 3<>"/dev/tcp/127.0.0.1/$PGCQRS_DEMO_HTTP_PORT") 2>/dev/null; do
-  PGCQRS_DEMO_HTTP_PORT="$(( 20000 + RANDOM % 20000 ))"
-done
+# the /metrics ports of the agent and of the consumer: free ones, set in a copy of the config
+free_port() {
+  local p="$(( 20000 + RANDOM % 20000 ))"
+  while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p="$(( 20000 + RANDOM % 20000 ))"; done
+  echo "$p"
+}
+MASTER_HTTP_PORT="$(free_port)"
+REPLICA_HTTP_PORT="$(free_port)"
+while [ "$REPLICA_HTTP_PORT" = "$MASTER_HTTP_PORT" ]; do REPLICA_HTTP_PORT="$(free_port)"; done
 conf="$(mktemp --suffix=.toml)"
-sed "s/^message_ttl = 86400 .*/&\nhttp_port = $PGCQRS_DEMO_HTTP_PORT/" "$HERE/pgcqrs.toml" > "$conf"
+sed -e "s/^message_ttl = 86400 .*/&\nhttp_port = $MASTER_HTTP_PORT/" \
+    -e "s/^max_retries = 5.*/&\nhttp_port = $REPLICA_HTTP_PORT/" "$HERE/pgcqrs.toml" > "$conf"
 export PGCQRS_CONFIG="$conf"
 echo "  PGCQRS_CONFIG=$PGCQRS_CONFIG"
 
@@ -45,7 +50,7 @@ echo "  exit code: $?"
 set -e
 rm -f "$bad"
 
-step "pgcqrs migrate: schema cqrs (outbox) on the master, capture triggers on author and product"
+step "pgcqrs migrate: schema cqrs (outbox) and capture triggers on the master; tombstones on the replica"
 pgcqrs migrate
 sql "$base/demo_master" -c '\d author'
 
@@ -53,7 +58,16 @@ step "start the master agent (publishes the outbox to RabbitMQ with publisher co
 work="$(mktemp -d)"
 pgcqrs master >"$work/agent.log" 2>&1 &
 agent=$!
-trap 'kill $agent 2>/dev/null || true; rm -rf "$work"' EXIT
+consumer=""
+trap 'kill $agent $consumer 2>/dev/null || true; rm -rf "$work"' EXIT
+
+step "start the replica consumer: cqrs_consume -w 2 (batches, revision guard, retries, dead letters)"
+cqrs_consume -w 2 >"$work/consumer.log" 2>&1 &
+consumer=$!
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$REPLICA_HTTP_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1
+done
+echo "  consumer pid $consumer, queue demo_replica bound to author and product"
 # a private queue that shows what is published (events nobody is bound to are dropped by
 # RabbitMQ: the watcher must be bound before the writes)
 pgcqrs watch --cqrs-id author --cqrs-id product --count 6 >"$work/events" 2>"$work/watch.err" &
@@ -78,15 +92,42 @@ step "the events RabbitMQ delivered (routing key, then the django-cqrs body)"
 wait "$watcher"
 cat "$work/events"
 
+step "the replica, applied by cqrs_consume (mapping: name -> title, author -> author_id)"
+# the master's rows that exist before capture was installed reach the replica when they change
+# (or with cqrs_bulk_dump | cqrs_bulk_load / cqrs_sync); wait until every changed row arrived
+want="$(sql "$base/demo_master" -At -c "SELECT string_agg(id || ':' || cqrs_revision, ',' ORDER BY id) FROM product")"
+for _ in $(seq 1 100); do
+  got="$(sql "$base/demo_replica" -At -c "SELECT string_agg(id || ':' || cqrs_revision, ',' ORDER BY id) FROM reads.\"Product\"")"
+  [ "$got" = "$want" ] && break; sleep 0.1
+done
+sql "$base/demo_replica" -c "SELECT * FROM reads.author ORDER BY id" \
+  -c "SELECT * FROM reads.\"Product\" ORDER BY id"
+if [ "$got" = "$want" ]; then
+  echo "  replica products equal the master's (id:revision $want)"
+else
+  echo "  replica products differ from the master's: master $want, replica $got" >&2
+  cat "$work/consumer.log" >&2
+  exit 1
+fi
+echo "  the deleted product 2 left a tombstone, so a late SAVE cannot bring it back:"
+sql "$base/demo_replica" -c "SELECT * FROM cqrs.tombstone"
+
+step "the consumer's metrics"
+# (the counters that moved, and the lag: now - cqrs_updated of the last applied row)
+curl -s "http://127.0.0.1:$REPLICA_HTTP_PORT/metrics" \
+  | grep -E '^pgcqrs_replica_(applied_total|skipped_total|batch_size_(sum|count)|lag_seconds|dead_lettered_total)' \
+  | grep -v ' 0$' || true
+
 step "the agent removed what the broker confirmed; its metrics"
 sql "$base/demo_master" -c "SELECT count(*) AS outbox_rows_left FROM cqrs.outbox"
-curl -s "http://127.0.0.1:$PGCQRS_DEMO_HTTP_PORT/metrics" | grep '^pgcqrs_master' || true
+curl -s "http://127.0.0.1:$MASTER_HTTP_PORT/metrics" | grep '^pgcqrs_master' || true
 
-step "SIGTERM: the agent waits for outstanding confirms and exits 0"
-kill -TERM "$agent"
-set +e; wait "$agent"; rc=$?; set -e
-echo "  agent exit code: $rc"
-tail -n 3 "$work/agent.log"
+step "SIGTERM: the agent waits for outstanding confirms, the consumer finishes its batch; both exit 0"
+kill -TERM "$agent" "$consumer"
+set +e; wait "$agent"; rc=$?; wait "$consumer"; crc=$?; set -e
+echo "  agent exit code: $rc, consumer exit code: $crc"
+tail -n 2 "$work/agent.log"
+tail -n 2 "$work/consumer.log"
 
 step "pgcqrs --help (the django-cqrs command names are links to pgcqrs)"
 pgcqrs --help
