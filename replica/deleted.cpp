@@ -1,0 +1,395 @@
+// deleted-diff-replica and deleted-sync-replica: keyset listing of a replica's primary keys,
+// and deletion (with tombstones) of the keys the master no longer has.
+#include "replica/deleted.hpp"
+
+#include <cctype>
+#include <functional>
+#include <istream>
+#include <ostream>
+#include <unistd.h>
+
+#include "common/error.hpp"
+#include "common/filter.hpp"
+#include "common/pg/url.hpp"
+#include "common/progress.hpp"
+#include "common/sql_name.hpp"
+#include "common/timestamp.hpp"
+#include "replica/install.hpp"
+#include "replica/table_info.hpp"
+
+namespace pgcqrs::replica {
+namespace {
+
+// A line of pks is at most this long (10,000 UUIDs take 400 kB; a million integers 8 MB).
+constexpr std::size_t kMaxLineBytes = std::size_t{256} << 20;
+
+// The key column's type without its modifier (so that a cast never truncates: `character
+// varying`, not `character varying(3)`), and whether its values are numbers.
+constexpr std::string_view kKeyType = R"sql(
+SELECT format_type(a.atttypid, NULL), t.typcategory = 'N'
+FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped
+)sql";
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
+    s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
+    s.remove_suffix(1);
+  return s;
+}
+
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+bool is_json_number(std::string_view s) {
+  std::size_t i = 0;
+  const auto digits = [&] {
+    const std::size_t from = i;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])))
+      ++i;
+    return i > from;
+  };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i < s.size() && s[i] == '0') {
+    ++i;
+  } else if (!digits()) {
+    return false;
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == s.size();
+}
+
+// The server's message on one line, without libpq's `ERROR:` prefix.
+std::string sql_cause(const std::exception& e) {
+  std::string s = pg::one_line(e.what());
+  for (const std::string_view prefix : {"ERROR: ", "FATAL: "}) {
+    if (s.rfind(prefix, 0) == 0) s.erase(0, prefix.size());
+  }
+  return s;
+}
+
+// What the deleted commands need of a model's table.
+struct KeyedTable {
+  TableInfo info;
+  std::string key_type;  // format_type without modifier
+  bool numeric = false;
+};
+
+const ReplicaModel& find_model(const ReplicaConfig& config, const std::string& cqrs_id) {
+  for (const auto& m : config.models) {
+    if (m.cqrs_id == cqrs_id) return m;
+  }
+  throw CommandError("Wrong CQRS ID: " + cqrs_id + "!");
+}
+
+KeyedTable keyed_table(pqxx::transaction_base& txn, const ReplicaModel& m) {
+  const std::string which = "replica.model '" + m.cqrs_id + "' (" + quoted(m.table) + ")";
+  if (m.apply_function) {
+    throw CommandError(which + ": served by apply_function " + *m.apply_function +
+                       ", not a table; the deleted-rows pipeline works on tables only");
+  }
+  TableLookup lookup = lookup_table(txn, m.table);
+  if (!lookup.found) {
+    throw CommandError(which + ": table not found in the replica database");
+  }
+  if (lookup.info.primary_key.empty()) {
+    throw CommandError(which + ": needs a single-column primary key (it has " +
+                       std::to_string(lookup.key_columns.size()) + " key columns)");
+  }
+  KeyedTable out;
+  out.info = std::move(lookup.info);
+  const pqxx::result r =
+      txn.exec_params(std::string(kKeyType), quoted(m.table), out.info.primary_key);
+  if (r.empty()) throw CommandError(which + ": primary key column vanished; run again");
+  out.key_type = r[0][0].as<std::string>();
+  out.numeric = r[0][1].as<bool>();
+  return out;
+}
+
+// Parameter pointers for exec_params: nullptr binds NULL.
+std::vector<const char*> pointers(const std::vector<std::optional<std::string>>& params) {
+  std::vector<const char*> out;
+  out.reserve(params.size());
+  for (const auto& p : params)
+    out.push_back(p ? p->c_str() : nullptr);
+  return out;
+}
+
+bool stderr_is_terminal() {
+  return ::isatty(STDERR_FILENO) == 1;
+}
+
+}  // namespace
+
+// ---- line format --------------------------------------------------------------------------
+
+std::string header_cqrs_id(std::string_view line) {
+  line = trim(line);
+  return std::string(trim(line.substr(0, line.find(','))));
+}
+
+PkLine parse_pk_line(std::string_view line) {
+  PkLine out;
+  line = trim(line);
+  if (line.empty()) {
+    out.error = "empty line: expected a JSON array of primary keys";
+    return out;
+  }
+  json::Json v;
+  try {
+    v = json::parse(line, json::ParseLimits{kMaxLineBytes, 64}, "JSON");
+  } catch (const std::exception& e) {
+    out.error = std::string("not a JSON array of primary keys: ") + e.what();
+    return out;
+  }
+  if (!v.is_array()) {
+    out.error = "not a JSON array of primary keys: a JSON " + std::string(json::type_name(v));
+    return out;
+  }
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const json::Json& e = v[i];
+    if (!e.is_string() && !json::is_number(e)) {
+      out.error = "element " + std::to_string(i + 1) + " is ";
+      out.error += e.is_null() ? "null" : "a JSON " + std::string(json::type_name(e));
+      out.error += " (" + json::excerpt(e, 40) + "): a primary key is a number or a string";
+      return out;
+    }
+  }
+  out.pks.reserve(v.size());
+  for (auto& e : v)
+    out.pks.push_back(std::move(e));
+  return out;
+}
+
+std::string pk_text(const json::Json& pk) {
+  if (pk.is_string()) return pk.get<std::string>();
+  return json::number_text(pk);
+}
+
+void append_pk(std::string& array, std::string_view text, bool numeric) {
+  if (array.size() > 1) array += ',';
+  if (numeric && is_json_number(text)) {
+    array += text;
+  } else {
+    json::dump_to(array, json::Json(std::string(text)));
+  }
+}
+
+std::string python_list(const std::vector<json::Json>& pks) {
+  std::string out = "[";
+  for (const auto& pk : pks) {
+    if (out.size() > 1) out += ", ";
+    if (!pk.is_string()) {
+      out += json::number_text(pk);
+      continue;
+    }
+    const std::string s = pk.get<std::string>();
+    const char quote =
+        s.find('\'') != std::string::npos && s.find('"') == std::string::npos ? '"' : '\'';
+    out += quote;
+    for (const char c : s) {
+      const auto u = static_cast<unsigned char>(c);
+      if (c == '\\' || c == quote) {
+        out += '\\';
+        out += c;
+      } else if (c == '\n') {
+        out += "\\n";
+      } else if (c == '\r') {
+        out += "\\r";
+      } else if (c == '\t') {
+        out += "\\t";
+      } else if (u < 0x20 || u == 0x7f) {
+        static constexpr char kHex[] = "0123456789abcdef";
+        out += "\\x";
+        out += kHex[u >> 4];
+        out += kHex[u & 0xf];
+      } else {
+        out += c;
+      }
+    }
+    out += quote;
+  }
+  out += ']';
+  return out;
+}
+
+// ---- deleted-diff-replica -----------------------------------------------------------------
+
+DeletedDiffReport deleted_diff_replica(pqxx::connection& conn, const ReplicaConfig& config,
+                                       const DeletedDiffOptions& options, std::ostream& out,
+                                       std::ostream& err) {
+  if (options.batch < 1) {
+    throw CommandError("--batch " + std::to_string(options.batch) + ": must be at least 1");
+  }
+  const ReplicaModel& model = find_model(config, options.cqrs_id);
+  pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only> txn(
+      conn, "deleted-diff-replica");
+  txn.exec("SET LOCAL TimeZone = 'UTC'");
+  txn.exec("SET LOCAL DateStyle = 'ISO, YMD'");
+  const KeyedTable table = keyed_table(txn, model);
+  const auto quote = [&txn](const std::string& name) { return txn.quote_name(name); };
+
+  CompiledFilter filter{"true", {}};
+  if (options.filter) {
+    std::vector<FilterColumn> columns;
+    columns.reserve(table.info.columns.size());
+    for (const auto& c : table.info.columns)
+      columns.push_back({c.name, c.type});
+    filter = compile_filter(*options.filter, columns, table.info.primary_key, quote, "t", 1);
+  }
+  const std::string pk = "t." + quote(table.info.primary_key);
+  const std::string from = " FROM " + quote(model.table.schema) + "." + quote(model.table.name) +
+                           " AS t WHERE (" + filter.sql + ")";
+  const std::size_t n = filter.params.size();
+  const std::string first_sql =
+      "SELECT " + pk + "::text" + from + " ORDER BY " + pk + " LIMIT $" + std::to_string(n + 1);
+  const std::string next_sql = "SELECT " + pk + "::text" + from + " AND " + pk + " > $" +
+                               std::to_string(n + 1) + "::" + table.key_type + " ORDER BY " + pk +
+                               " LIMIT $" + std::to_string(n + 2);
+  const std::string count_sql = "SELECT count(*)" + from;
+
+  std::vector<const char*> params = pointers(filter.params);
+  const std::string limit = std::to_string(options.batch);
+  const auto run = [&](const std::string& sql, const std::vector<const char*>& p,
+                       bool filter_check) {
+    try {
+      return txn.exec_params(sql, pqxx::prepare::make_dynamic_params(p));
+    } catch (const pqxx::sql_error& e) {
+      // a value the column's type refuses (`{"id": "abc"}`) shows up at the first statement
+      const std::string cls = e.sqlstate().substr(0, 2);
+      if (filter_check && options.filter && (cls == "22" || cls == "42")) {
+        throw CommandError("Bad filter kwargs! " + sql_cause(e));
+      }
+      throw;
+    }
+  };
+
+  const Progress::Mode mode = Progress::choose_mode(options.progress, stderr_is_terminal());
+  std::uint64_t total = 0;
+  if (mode != Progress::Mode::kSilent) {
+    total = run(count_sql, params, true)[0][0].as<std::uint64_t>();
+  }
+  DeletedDiffReport report;
+  std::optional<Progress> progress;
+  std::string last;
+  std::string line;
+  for (bool first = true;; first = false) {
+    std::vector<const char*> p = params;
+    if (!first) p.push_back(last.c_str());
+    p.push_back(limit.c_str());
+    const pqxx::result r = run(first ? first_sql : next_sql, p, first);
+    if (r.empty()) break;
+    if (first) {
+      out << model.cqrs_id << ',' << format_django(now_utc()) << '\n';
+      progress.emplace("Listing " + model.cqrs_id, total, options.progress);
+    }
+    line.assign("[");
+    for (const auto& row : r)
+      append_pk(line, row[0].c_str(), table.numeric);
+    line += "]\n";
+    out << line << std::flush;
+    last = r[r.size() - 1][0].as<std::string>();
+    report.rows += r.size();
+    ++report.lines;
+    progress->add(r.size());
+    if (r.size() < static_cast<std::size_t>(options.batch)) break;
+  }
+  txn.commit();
+  if (report.rows == 0) err << "No objects found for filter!\n";
+  return report;
+}
+
+// ---- deleted-sync-replica -----------------------------------------------------------------
+
+namespace {
+
+// Deletes the keys of one line and records their tombstones, in one statement: $1 the keys as
+// a JSON array of their text forms, $2 the cqrs_id. Returns the rows deleted.
+std::string delete_sql(const ReplicaModel& m, const KeyedTable& t,
+                       const std::function<std::string(const std::string&)>& quote) {
+  const std::string pk = quote(t.info.primary_key);
+  return "WITH d AS (\n  DELETE FROM " + quote(m.table.schema) + "." + quote(m.table.name) +
+         " AS t\n  WHERE t." + pk + " = ANY (ARRAY(SELECT k::" + t.key_type +
+         " FROM json_array_elements_text($1::json) AS k))\n  RETURNING t." + pk +
+         "::text AS k, t.cqrs_revision::bigint AS rev\n),\n"
+         "tomb AS (\n  INSERT INTO cqrs.tombstone AS ts (cqrs_id, pk, revision)\n"
+         "  SELECT $2, d.k, d.rev FROM d\n"
+         "  ON CONFLICT (cqrs_id, pk) DO UPDATE\n"
+         "  SET revision = greatest(ts.revision, EXCLUDED.revision), deleted_at = now()\n)\n"
+         "SELECT count(*) FROM d";
+}
+
+}  // namespace
+
+DeletedSyncReport deleted_sync_replica(pqxx::connection& conn, const ReplicaConfig& config,
+                                       std::istream& in, std::ostream& err, bool progress) {
+  DeletedSyncReport report;
+  std::string header;
+  if (!std::getline(in, header)) {
+    report.empty_input = true;
+    return report;
+  }
+  const ReplicaModel& model = find_model(config, header_cqrs_id(header));
+  KeyedTable table;
+  {
+    pqxx::read_transaction txn(conn, "deleted-sync-replica check");
+    require_schema(txn);
+    table = keyed_table(txn, model);
+    if (table.info.column("cqrs_revision") == nullptr) {
+      throw CommandError("replica.model '" + model.cqrs_id + "' (" + quoted(model.table) +
+                         "): column \"cqrs_revision\" missing; run `pgcqrs migrate` to see "
+                         "the fix");
+    }
+  }
+  const std::string sql =
+      delete_sql(model, table, [&conn](const std::string& name) { return conn.quote_name(name); });
+  const std::string statement = "pgcqrs_deleted_sync";
+  conn.prepare(statement, sql);
+
+  Progress shown("Deleting " + model.cqrs_id, 0, progress);
+  std::string line;
+  for (std::uint64_t number = 2; std::getline(in, line); ++number) {
+    if (trim(line).empty()) continue;
+    ++report.lines;
+    PkLine pks = parse_pk_line(line);
+    if (!pks.error.empty()) {
+      ++report.bad_lines;
+      err << "line " << number << ": skipped: " << pks.error << '\n' << std::flush;
+      continue;
+    }
+    report.requested += pks.pks.size();
+    if (pks.pks.empty()) continue;
+    json::Json texts = json::Json::array();
+    for (const auto& pk : pks.pks)
+      texts.push_back(pk_text(pk));
+    try {
+      pqxx::work txn(conn, "deleted-sync-replica");
+      const pqxx::result r = txn.exec_prepared(statement, json::dump(texts), model.cqrs_id);
+      txn.commit();
+      report.deleted += r[0][0].as<std::uint64_t>();
+    } catch (const pqxx::broken_connection& e) {
+      throw TransientError("deleted-sync-replica line " + std::to_string(number) +
+                           ": connection lost (" + pg::one_line(e.what()) +
+                           "); the lines before it were applied, run again from this line");
+    } catch (const pqxx::in_doubt_error& e) {
+      throw TransientError("deleted-sync-replica line " + std::to_string(number) +
+                           ": connection lost during COMMIT (" + pg::one_line(e.what()) +
+                           "); the line may or may not be applied; running it again is safe");
+    } catch (const pqxx::sql_error& e) {
+      ++report.bad_lines;
+      err << "line " << number << ": not deleted: " << sql_cause(e) << '\n' << std::flush;
+      continue;
+    }
+    shown.add(pks.pks.size());
+  }
+  return report;
+}
+
+}  // namespace pgcqrs::replica

@@ -1,0 +1,101 @@
+// The replica's two stages of the deleted-rows pipeline (cqrs_deleted_diff_replica and
+// cqrs_deleted_sync_replica), and the line format they share with django-cqrs.
+//
+//   deleted-diff-replica  stdout: `<cqrs_id>,<now>` then one JSON array of pks per batch
+//   deleted-diff-master   (master/deleted.hpp) echoes line 1, then the pks the master lacks
+//   deleted-sync-replica  deletes those pks here, one statement per line
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/config.hpp"
+#include "common/json.hpp"
+#include "common/pg/pqxx.hpp"
+
+namespace pgcqrs::replica {
+
+// ---- line format (pure) -----------------------------------------------------------------
+
+// The cqrs_id of a pipeline's line 1: the text before the first comma, surrounding white space
+// removed (`author,2024-05-01 12:00:00+00:00` -> `author`), as django-cqrs reads it.
+std::string header_cqrs_id(std::string_view line);
+
+// One line of primary keys: a JSON array of scalars (integers, exact numbers or strings),
+// e.g. `[1,2,9]` or `["a","b"]`.
+struct PkLine {
+  std::vector<json::Json> pks;  // the elements as given
+  std::string error;            // why the line is not one; empty when it is
+};
+// Parses `line` (surrounding white space allowed). Never throws: a line that is not JSON,
+// not an array, or holds null, a boolean, an object or an array comes back with `error`, e.g.
+// `element 3 is null: a primary key cannot be null`.
+PkLine parse_pk_line(std::string_view line);
+
+// The text an element is bound as: a string's content, a number's JSON text.
+std::string pk_text(const json::Json& pk);
+
+// Appends one primary key, given as PostgreSQL's text form of the column, to a JSON array
+// being built: as a JSON number when `numeric` (integer and numeric keys: `42`, `10.5`; text
+// that is no JSON number, such as `NaN`, becomes a string), else as a JSON string written the
+// way ujson writes it (`"a\/b"`, `"\u00e9"`). Adds the comma itself.
+void append_pk(std::string& array, std::string_view text, bool numeric);
+
+// Python's str() of a list of these keys, as django-cqrs writes it to stderr:
+// `[1, 2, 9]`, `['a', "it's"]`.
+std::string python_list(const std::vector<json::Json>& pks);
+
+// ---- deleted-diff-replica ---------------------------------------------------------------
+
+struct DeletedDiffOptions {
+  std::string cqrs_id;
+  std::optional<std::string> filter;  // JSON of Django lookups over the replica's columns
+  int batch = 10000;                  // primary keys per line
+  bool progress = false;              // --progress (a terminal on stderr shows it anyway)
+};
+
+struct DeletedDiffReport {
+  std::uint64_t rows = 0;   // primary keys printed
+  std::uint64_t lines = 0;  // arrays printed (line 1 not counted)
+};
+
+// Prints line 1 `<cqrs_id>,<now>` (now as Python's str(datetime)) and then the primary keys of
+// the rows the filter selects, in key order, `batch` per line, to `out` (flushed per line).
+// Batches are read by keyset (`pk > last ORDER BY pk LIMIT batch`) inside one REPEATABLE READ,
+// READ ONLY transaction: one snapshot, no OFFSET. No row: prints nothing to `out` and
+// `No objects found for filter!` to `err`.
+// Throws CommandError `Wrong CQRS ID: X!` (no [[replica.model]] with that cqrs_id),
+// `Bad filter kwargs!...` (the filter, also a value its column's type refuses), and naming the
+// model when it has no table (apply_function) or the table no single-column primary key.
+DeletedDiffReport deleted_diff_replica(pqxx::connection& conn, const ReplicaConfig& config,
+                                       const DeletedDiffOptions& options, std::ostream& out,
+                                       std::ostream& err);
+
+// ---- deleted-sync-replica ---------------------------------------------------------------
+
+struct DeletedSyncReport {
+  std::uint64_t lines = 0;      // pk lines read (line 1 and blank lines not counted)
+  std::uint64_t requested = 0;  // primary keys in those lines
+  std::uint64_t deleted = 0;    // rows deleted
+  std::uint64_t bad_lines = 0;  // lines that were not a pk array, or whose DELETE failed
+  bool empty_input = false;     // no line 1 at all
+};
+
+// Reads deleted-diff-master's output from `in` as it arrives: line 1 names the model (its
+// cqrs_id before the first comma; unknown: CommandError `Wrong CQRS ID: X!`), each further
+// line is a JSON array of primary keys, deleted with one statement per line in its own
+// transaction, without revision checks (django-cqrs: `filter(pk__in=...).delete()`).
+// Each deleted row leaves a tombstone in cqrs.tombstone at the row's own cqrs_revision (the
+// consumer's DELETE guard: a late SAVE or a redelivery with a revision up to that one cannot
+// bring the row back; a SYNC can, and tombstones are pruned after replica.tombstone_ttl).
+// A line that is not a pk array, or whose statement fails (a value the key's type refuses, a
+// foreign key), is reported on `err` with its line number and the reason, and the next line
+// is processed. Blank lines are skipped. Nothing is written to stdout.
+DeletedSyncReport deleted_sync_replica(pqxx::connection& conn, const ReplicaConfig& config,
+                                       std::istream& in, std::ostream& err, bool progress = false);
+
+}  // namespace pgcqrs::replica
