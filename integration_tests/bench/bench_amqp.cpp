@@ -18,9 +18,19 @@
 //                  for the agent's per-round database and encoding time
 // --body-from-queue takes one message already in Q (the agent's) as the body of every publish,
 // so both rates are measured with the same bytes. Prints one line of key=value pairs.
+//
+// Consumer benchmarks (integration_tests/bench_consume.sh):
+//        bench_amqp publish-lines --url U --exchange X --routing-key K --file F [--window W]
+//            publishes every line of F as one persistent message (confirmed, window W) to X
+//            with key K; the queues must exist (the consumer declares them)
+//        bench_amqp drain --url U --queue Q --count N [--prefetch P] [--ack-every A]
+//            consumes N messages with prefetch P (1000) and a multiple-ack every A (500): the
+//            broker's delivery ceiling for one consumer, without any database work
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <stdexcept>
@@ -52,7 +62,9 @@ struct Args {
 };
 
 Args parse(int argc, char** argv) {
-  if (argc < 2) throw std::invalid_argument("usage: bench_amqp setup|sample|publish --flag value");
+  if (argc < 2)
+    throw std::invalid_argument(
+        "usage: bench_amqp setup|sample|publish|publish-lines|drain --flag value");
   Args a;
   a.command = argv[1];
   for (int i = 2; i < argc; ++i) {
@@ -142,6 +154,60 @@ int publish(amqp::Connection& conn, amqp::Channel& ch, const Args& a) {
   return acked == count ? 0 : 1;
 }
 
+int publish_lines(amqp::Channel& ch, const Args& a) {
+  const std::string exchange = a.str("exchange");
+  const std::string key = a.str("routing-key");
+  const std::size_t window = static_cast<std::size_t>(a.num("window", 1000));
+  if (window == 0) throw std::invalid_argument("--window must be > 0");
+  std::ifstream in(a.str("file"));
+  if (!in) throw std::runtime_error("cannot read " + a.str("file"));
+  ch.enable_confirms();
+  amqp::PublishOptions props;
+  props.mandatory = true;
+  std::uint64_t count = 0;
+  std::uint64_t acked = 0;
+  constexpr auto kTimeout = std::chrono::seconds(60);
+  const auto t0 = Clock::now();
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    props.message_id = std::to_string(++count);
+    ch.publish(exchange, key, line, props);
+    while (ch.unconfirmed() >= window)
+      acked += ch.poll_confirms(kTimeout).acked.size();
+  }
+  acked += ch.wait_all_confirms(kTimeout).acked.size();
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::printf("published=%llu acked=%llu returned=%llu seconds=%.3f rate=%.0f\n",
+              static_cast<unsigned long long>(count), static_cast<unsigned long long>(acked),
+              static_cast<unsigned long long>(ch.returned_count()), seconds,
+              static_cast<double>(count) / seconds);
+  return acked == count && ch.returned_count() == 0 ? 0 : 1;
+}
+
+int drain(amqp::Channel& ch, const Args& a) {
+  const std::uint64_t count = a.num("count", 200000);
+  const std::uint64_t ack_every = std::max<std::uint64_t>(1, a.num("ack-every", 500));
+  ch.set_prefetch(static_cast<std::uint16_t>(a.num("prefetch", 1000)));
+  ch.consume(a.str("queue"));
+  std::uint64_t got = 0;
+  std::uint64_t bytes = 0;
+  const auto t0 = Clock::now();
+  while (got < count) {
+    auto d = ch.next_delivery(std::chrono::seconds(30));
+    if (!d) throw std::runtime_error("drain: no delivery for 30 s after " + std::to_string(got));
+    ++got;
+    bytes += d->body.size();
+    if (got % ack_every == 0 || got == count) ch.ack(d->delivery_tag, true);
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::printf("consumed=%llu avg_body_bytes=%llu seconds=%.3f rate=%.0f\n",
+              static_cast<unsigned long long>(got),
+              static_cast<unsigned long long>(got == 0 ? 0 : bytes / got), seconds,
+              static_cast<double>(got) / seconds);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -162,6 +228,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (a.command == "publish") return publish(conn, ch, a);
+    if (a.command == "publish-lines") return publish_lines(ch, a);
+    if (a.command == "drain") return drain(ch, a);
     throw std::invalid_argument("unknown command '" + a.command + "'");
   } catch (const std::exception& e) {
     std::cerr << "bench_amqp: " << e.what() << "\n";
