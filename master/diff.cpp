@@ -1,0 +1,232 @@
+// cqrs_diff_master (pairs of a master table, keyset batches) and cqrs_diff_sync (lines -> SYNCs).
+#include "master/diff.hpp"
+
+#include <memory>
+#include <unistd.h>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/filter.hpp"
+#include "common/pg/session.hpp"
+#include "common/progress.hpp"
+#include "master/capture.hpp"
+#include "master/outbox.hpp"
+#include "master/sync.hpp"
+#include "master/table_info.hpp"
+
+namespace pgcqrs::master {
+namespace {
+
+std::vector<const char*> pointers(const std::vector<std::optional<std::string>>& params) {
+  std::vector<const char*> p;
+  p.reserve(params.size());
+  for (const auto& v : params)
+    p.push_back(v ? v->c_str() : nullptr);
+  return p;
+}
+
+std::string sql_cause(const pqxx::sql_error& e) {
+  std::string m = e.what();
+  if (m.rfind("ERROR:", 0) == 0) m.erase(0, 6);
+  while (!m.empty() && m.front() == ' ')
+    m.erase(0, 1);
+  const auto nl = m.find('\n');
+  if (nl != std::string::npos) m.erase(nl);
+  return m;
+}
+
+}  // namespace
+
+std::string_view trim_line(std::string_view line) {
+  const auto space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+  };
+  while (!line.empty() && space(line.front()))
+    line.remove_prefix(1);
+  while (!line.empty() && space(line.back()))
+    line.remove_suffix(1);
+  return line;
+}
+
+std::string diff_header(std::string_view cqrs_id, Timestamp now) {
+  std::string out(cqrs_id);
+  out += ',';
+  out += format_django(now);
+  return out;
+}
+
+DiffMasterReport diff_master(const Config& config, const DiffMasterOptions& options, std::FILE* out,
+                             std::FILE* err) {
+  if (!config.master) {
+    throw ConfigError(config.source +
+                      ": [master] is not configured; diff-master reads a master table");
+  }
+  const MasterModel* model = config.find_master_model(options.cqrs_id);
+  if (model == nullptr) throw CommandError("Wrong CQRS ID: " + options.cqrs_id + "!");
+  pg::Session db(config.master->database, "pgcqrs diff-master");
+  // one snapshot for every batch: the pairs describe the table at the moment of line 1
+  pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only> txn(
+      db.conn(), "diff-master");
+  txn.exec0("SET LOCAL TimeZone = 'UTC'");
+  const Timestamp now = now_utc();
+  const TableInfo info = describe_table(txn, model->table);
+  const RowSql r = row_sql(*model, info, quoter_for(txn));
+  CompiledFilter filter{"true", {}};
+  if (options.filter) {
+    std::vector<FilterColumn> columns;
+    for (const auto& c : info.columns)
+      columns.push_back({c.name, c.type});
+    const auto quote = [&txn](const std::string& n) { return txn.quote_name(n); };
+    filter = compile_filter(*options.filter, columns, info.primary_key, quote, "n", 1);
+  }
+  const std::size_t n = filter.params.size();
+  // one row per batch: the last key (the next bound) and the batch's line, built by the server
+  const auto batch_sql = [&](bool bounded) {
+    std::string where = "(" + filter.sql + ")";
+    std::string limit = "$" + std::to_string(n + 1);
+    if (bounded) {
+      where += " AND " + r.pk + " > $" + std::to_string(n + 1);
+      limit = "$" + std::to_string(n + 2);
+    }
+    return "WITH b AS (SELECT " + r.pk + " AS k, " + r.pk_json +
+           "::text AS j, n.cqrs_revision AS rv, " + r.is_sync + " AS s FROM " + r.from + " WHERE " +
+           where + " ORDER BY " + r.pk + " LIMIT " + limit +
+           ")\nSELECT (SELECT b.k::text FROM b ORDER BY b.k DESC LIMIT 1), count(*), "
+           "count(*) FILTER (WHERE s), coalesce(string_agg(CASE WHEN s THEN '[' || j || ',' || rv "
+           "|| ']' END, ',' ORDER BY k), '') FROM b";
+  };
+  const std::string first_sql = batch_sql(false);
+  const std::string next_sql = batch_sql(true);
+  const std::string limit = std::to_string(std::max(1, options.batch));
+  const std::vector<const char*> params = pointers(filter.params);
+
+  DiffMasterReport report;
+  std::unique_ptr<Progress> progress;  // stdout is the data: a live line on stderr, if a terminal
+  std::optional<std::string> last;
+  std::string line;
+  for (;;) {
+    std::vector<const char*> p = params;
+    if (last) p.push_back(last->c_str());
+    p.push_back(limit.c_str());
+    pqxx::row row;
+    try {
+      row = txn.exec_params1(last ? next_sql : first_sql, pqxx::prepare::make_dynamic_params(p));
+    } catch (const pqxx::data_exception& e) {
+      throw CommandError("Bad filter kwargs! " + sql_cause(e));
+    }
+    const auto count = row[1].as<std::uint64_t>();
+    if (count == 0) break;
+    if (!report.found) {
+      report.found = true;
+      std::fprintf(out, "%s\n", diff_header(options.cqrs_id, now).c_str());
+      if (::isatty(::fileno(err)) == 1) {
+        const auto total =
+            txn.exec_params1("SELECT count(*) FROM " + r.from + " WHERE (" + filter.sql + ")",
+                             pqxx::prepare::make_dynamic_params(params))[0]
+                .as<std::uint64_t>();
+        progress = std::make_unique<Progress>("Diffing " + options.cqrs_id, total, false, err);
+      }
+    }
+    report.rows += count;
+    report.pairs += row[2].as<std::uint64_t>();
+    // the server's JSON text as ujson writes it (`/` escaped, non-ASCII as \u escapes)
+    std::string agg = "[";
+    agg += row[3].c_str();
+    agg += ']';
+    line.clear();
+    if (!splice_json(line, agg)) {
+      throw Error("diff-master " + options.cqrs_id + ": the server gave pairs that are not JSON");
+    }
+    line += '\n';
+    std::fwrite(line.data(), 1, line.size(), out);
+    ++report.lines;
+    if (progress) progress->add(count);
+    last = row[0].as<std::string>();
+    if (count < static_cast<std::uint64_t>(std::max(1, options.batch))) break;
+  }
+  std::fflush(out);
+  if (progress) progress->finish();
+  txn.commit();
+  if (!report.found) {
+    std::fputs("No objects found for filter!\n", err);
+    std::fflush(err);
+  }
+  return report;
+}
+
+DiffSyncTarget parse_diff_sync_header(std::string_view line) {
+  const std::string_view t = trim_line(line);
+  const auto first = t.find(',');
+  const auto last = t.rfind(',');
+  if (t.empty() || first == std::string_view::npos || first == last) {
+    throw CommandError(
+        "line 1 '" + json::excerpt_string(t) +
+        "': expected '<cqrs_id>,<time>,<queue>' (the first line of cqrs_diff_replica's output)");
+  }
+  DiffSyncTarget target;
+  target.cqrs_id = std::string(t.substr(0, first));
+  const std::string queue(trim_line(t.substr(last + 1)));
+  if (!queue.empty() && queue != "None") target.queue = queue;
+  return target;
+}
+
+json::Json parse_key_line(std::string_view line) {
+  json::Json keys = json::parse(trim_line(line), {}, "primary keys");
+  if (!keys.is_array()) {
+    throw MessageError("primary keys: a JSON " + std::string(json::type_name(keys)) +
+                       ", not an array");
+  }
+  for (const auto& k : keys) {
+    if (!k.is_string() && !json::is_number(k)) {
+      throw MessageError("primary key " + json::excerpt(k, 40) + ": not a number or string");
+    }
+  }
+  return keys;
+}
+
+DiffSyncReport diff_sync(const Config& config, std::istream& in, const DiffSyncOptions& options,
+                         std::FILE* out, std::FILE* err) {
+  std::string line;
+  if (!std::getline(in, line) || trim_line(line).empty()) {
+    throw CommandError("the input is empty: expected the output of cqrs_diff_replica");
+  }
+  const DiffSyncTarget target = parse_diff_sync_header(line);
+  Syncer syncer(config, target.cqrs_id);
+  SyncOptions so;
+  so.queue = target.queue;
+  so.batch = options.batch;
+  so.progress = options.progress;
+  DiffSyncReport report;
+  std::uint64_t number = 1;
+  while (std::getline(in, line)) {
+    ++number;
+    if (trim_line(line).empty()) continue;
+    ++report.lines;
+    json::Json keys;
+    try {
+      keys = parse_key_line(line);
+    } catch (const MessageError& e) {
+      ++report.bad_lines;
+      std::fprintf(err, "diff-sync: line %llu: %s; skipped\n",
+                   static_cast<unsigned long long>(number), e.what());
+      std::fflush(err);
+      continue;
+    }
+    try {
+      const SyncReport r = syncer.sync_keys(keys, so, out);
+      report.synced += r.synced;
+      report.processed += r.processed;
+      report.failed += r.failed;
+    } catch (const MessageError& e) {
+      // a key the key column's type refuses ("abc" for an integer key)
+      ++report.bad_lines;
+      std::fprintf(err, "diff-sync: line %llu: primary keys %s: %s; skipped\n",
+                   static_cast<unsigned long long>(number), json::excerpt(keys, 60).c_str(),
+                   e.what());
+      std::fflush(err);
+    }
+  }
+  return report;
+}
+
+}  // namespace pgcqrs::master
