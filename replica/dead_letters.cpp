@@ -111,13 +111,14 @@ class DeadLetterQueue {
     const std::string& exchange = config_.broker.exchange;
     ch_.declare_exchange(exchange, "topic", true);
     ch_.declare_queue(rc_.queue);
+    const std::uint32_t ready = ch_.declare_queue(rc_.dead_letter_queue);
     std::vector<std::string> ids;
     ids.reserve(rc_.models.size());
     for (const auto& m : rc_.models)
       ids.push_back(m.cqrs_id);
     for (const auto& b : replica_bindings(rc_.queue, rc_.dead_letter_queue, ids))
       ch_.bind_queue(b.queue, exchange, b.routing_key);
-    return ch_.declare_queue(rc_.dead_letter_queue);
+    return ready;
   }
 
   std::optional<amqp::Delivery> take() { return ch_.get(rc_.dead_letter_queue, false); }

@@ -2,6 +2,8 @@
 #include <iostream>
 #include <memory>
 
+#include <spdlog/spdlog.h>
+
 #include "common/config.hpp"
 #include "common/error.hpp"
 #include "common/exit_codes.hpp"
@@ -12,6 +14,8 @@ namespace pgcqrs::tools {
 namespace {
 
 int run_dead_letters(const GlobalOptions& g, const std::string& action) {
+  // stdout and stderr are django-cqrs's texts; connection logs only when asked for
+  if (g.log_level == "info") spdlog::set_level(spdlog::level::warn);
   const Config config = load_config(resolve_config_path(g.config));
   const replica::DeadLetterAction a = action == "dump"    ? replica::DeadLetterAction::kDump
                                       : action == "retry" ? replica::DeadLetterAction::kRetry

@@ -2,6 +2,8 @@
 #include <iostream>
 #include <memory>
 
+#include <spdlog/spdlog.h>
+
 #include "common/config.hpp"
 #include "common/error.hpp"
 #include "common/exit_codes.hpp"
@@ -13,6 +15,11 @@
 namespace pgcqrs::tools {
 namespace {
 
+// stdout and stderr are the pipeline's texts; connection logs only when asked for
+void quiet_logs(const GlobalOptions& g) {
+  if (g.log_level == "info") spdlog::set_level(spdlog::level::warn);
+}
+
 const ReplicaConfig& replica_config(const Config& config, const char* command) {
   if (!config.replica) {
     throw ConfigError(config.source + ": [replica] is not configured; " + command +
@@ -22,6 +29,7 @@ const ReplicaConfig& replica_config(const Config& config, const char* command) {
 }
 
 int run_diff_replica(const GlobalOptions& g, const replica::DeletedDiffOptions& options) {
+  quiet_logs(g);
   const Config config = load_config(resolve_config_path(g.config));
   const ReplicaConfig& rc = replica_config(config, "deleted-diff-replica");
   pg::Session db(rc.database, "pgcqrs deleted-diff-replica");
@@ -30,6 +38,7 @@ int run_diff_replica(const GlobalOptions& g, const replica::DeletedDiffOptions& 
 }
 
 int run_diff_master(const GlobalOptions& g) {
+  quiet_logs(g);
   const Config config = load_config(resolve_config_path(g.config));
   if (!config.master) {
     throw ConfigError(config.source +
@@ -49,6 +58,7 @@ int run_diff_master(const GlobalOptions& g) {
 }
 
 int run_sync_replica(const GlobalOptions& g, bool progress) {
+  quiet_logs(g);
   const Config config = load_config(resolve_config_path(g.config));
   const ReplicaConfig& rc = replica_config(config, "deleted-sync-replica");
   pg::Session db(rc.database, "pgcqrs deleted-sync-replica");
