@@ -318,8 +318,8 @@ TEST_CASE("--filter: Django lookups select the rows listed; django-cqrs's messag
   // a value the column's type refuses is the filter's fault too
   r = sh(cmd(rc, "deleted-diff-replica -cid author -f '{\"writer_id\": \"abc\"}'"));
   CHECK(r.rc == 1);
-  CHECK(r.err.rfind("CommandError: Bad filter kwargs! ", 0) == 0);
-  CHECK(r.err.find("abc") != std::string::npos);
+  CHECK(r.err ==
+        "CommandError: Bad filter kwargs! invalid input syntax for type integer: \"abc\"\n");
   CHECK(r.out == "");
 }
 
@@ -411,9 +411,10 @@ TEST_CASE("malformed lines: which line and why, the other lines still processed"
   REQUIRE(s.size() == 6);
   CHECK(s[0].rfind("line 3: skipped: not a JSON array of primary keys: JSON: ", 0) == 0);
   CHECK(s[1] == "line 4: not deleted: invalid input syntax for type integer: \"abc\"");
-  CHECK(s[2].rfind("line 5: not deleted: update or delete on table \"writer\" violates foreign "
-                   "key constraint",
-                   0) == 0);
+  CHECK(s[2] ==
+        "line 5: not deleted: update or delete on table \"writer\" violates foreign key "
+        "constraint \"note_writer_id_fkey\" on table \"note\"; Key (writer_id)=(4) is still "
+        "referenced from table \"note\".");
   CHECK(s[3] == "Done!");
   CHECK(s[4] == "2 instance(s) deleted.");
   CHECK(s[5] == "CommandError: 3 input line(s) were not applied (see above); the other lines were");

@@ -66,13 +66,28 @@ bool is_json_number(std::string_view s) {
   return i == s.size();
 }
 
-// The server's message on one line, without libpq's `ERROR:` prefix.
+// The server's message on one line: its ERROR, DETAIL and HINT texts, without the prefixes.
 std::string sql_cause(const std::exception& e) {
-  std::string s = pg::one_line(e.what());
-  for (const std::string_view prefix : {"ERROR: ", "FATAL: "}) {
-    if (s.rfind(prefix, 0) == 0) s.erase(0, prefix.size());
+  std::string out;
+  std::string_view what = e.what();
+  while (!what.empty()) {
+    const std::size_t nl = what.find('\n');
+    std::string_view line = what.substr(0, nl);
+    what.remove_prefix(nl == std::string_view::npos ? what.size() : nl + 1);
+    bool keep = false;
+    for (const std::string_view prefix : {"ERROR:", "FATAL:", "DETAIL:", "HINT:"}) {
+      if (line.substr(0, prefix.size()) == prefix) {
+        line.remove_prefix(prefix.size());
+        keep = true;
+        break;
+      }
+    }
+    line = trim(line);
+    if (!keep || line.empty()) continue;  // LINE n:, the caret, CONTEXT: repeat the input
+    if (!out.empty()) out += "; ";
+    out += line;
   }
-  return s;
+  return out.empty() ? pg::one_line(e.what()) : out;
 }
 
 // What the deleted commands need of a model's table.
