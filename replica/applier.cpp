@@ -174,6 +174,56 @@ std::string save_sql(const Target& target, const std::vector<std::size_t>& colum
   return sql;
 }
 
+// save_bulk(): SAVE of rows that all carry `columns`, counting inserted and updated rows.
+std::string bulk_save_sql(const Target& target, const std::vector<std::size_t>& columns) {
+  const TableInfo& t = target.table;
+  const std::size_t key = *t.index_of(t.primary_key);
+  const std::size_t rev = *t.index_of(std::string(kRevision));
+  const std::string k = col_alias(key);
+  const std::string r = col_alias(rev);
+  std::string defs, aliases, names, values, sets;
+  const auto sep = [](std::string& s) {
+    if (!s.empty()) s += ", ";
+  };
+  for (const std::size_t i : columns) {
+    const Column& c = t.columns[i];
+    const std::string name = quote_identifier(c.name);
+    sep(defs);
+    defs += name + " " + c.type;
+    sep(aliases);
+    aliases += col_alias(i);
+    sep(names);
+    names += name;
+    sep(values);
+    values += "x." + col_alias(i);
+    if (i != key) {
+      sep(sets);
+      sets.append(name).append(" = EXCLUDED.").append(name);
+    }
+  }
+  const std::string pk = quote_identifier(t.primary_key);
+  const std::string revision = quote_identifier(std::string(kRevision));
+  // json_array_elements + json_to_record rather than json_to_recordset: PostgreSQL 15's
+  // json_to_recordset is quadratic in the array length when a column is json/jsonb (a 10,000-row
+  // array took 250 ms against 6 ms for 1,000 rows); per element it is linear, typed alike
+  std::string sql =
+      "WITH w AS (\n  INSERT INTO " + table_sql(target) + " AS t (" + names + ")\n  SELECT " +
+      values + "\n  FROM (SELECT DISTINCT ON (x." + k +
+      ") x.*, e.ord FROM json_array_elements($1::json) WITH ORDINALITY AS e(doc, ord),"
+      "\n        ROWS FROM (json_to_record(e.doc) AS (" +
+      defs + ")) AS x(" + aliases + ")\n        ORDER BY x." + k + ", x." + r +
+      " DESC, e.ord DESC) AS x\n";
+  sql +=
+      "  WHERE NOT EXISTS (SELECT 1 FROM cqrs.tombstone AS ts WHERE ts.cqrs_id = $2 AND ts.pk = "
+      "x." +
+      k + "::text AND ts.revision >= x." + r + ")\n";
+  sql += "  ON CONFLICT (" + pk + ") DO UPDATE SET " + sets + "\n";
+  sql += "  WHERE t." + revision + " < EXCLUDED." + revision + "\n";
+  sql += "  RETURNING (t.xmax = 0) AS inserted\n)\n";
+  sql += "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM w";
+  return sql;
+}
+
 std::string delete_sql(const Target& target) {
   const TableInfo& t = target.table;
   const std::string pk = quote_identifier(t.primary_key);
@@ -574,6 +624,44 @@ ApplyResult apply_isolating(pqxx::dbtransaction& txn, const Target& target,
   const ApplyResult second = apply_isolating(txn, target, rows.subspan(half), options);
   for (const auto& r : second.rows)
     result.add(r);
+  return result;
+}
+
+BulkSaveResult save_bulk(pqxx::dbtransaction& txn, const Target& target,
+                         std::span<const Row> rows) {
+  BulkSaveResult result;
+  if (rows.empty()) return result;
+  if (target.uses_function() || !target.table.column(target.table.primary_key) ||
+      !target.table.column(std::string(kRevision))) {
+    throw std::logic_error("save_bulk " + target.model.cqrs_id +
+                           ": needs a table target with a primary key and " +
+                           std::string(kRevision));
+  }
+  std::map<std::vector<std::size_t>, std::vector<std::size_t>> sets;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i].signal != Signal::kSave) {
+      throw std::logic_error("save_bulk " + target.model.cqrs_id + ": " +
+                             std::string(to_string(rows[i].signal)) + " row; SAVE rows only");
+    }
+    sets[rows[i].columns].push_back(i);
+  }
+  try {
+    for (const auto& [columns, which] : sets) {
+      const std::string param = json_array(
+          rows, which, [](std::string& s, const Row& row) { json::dump_to(s, row.data); });
+      const pqxx::result res =
+          exec_statement(txn, bulk_save_sql(target, columns), param, target.model.cqrs_id);
+      const auto inserted = res[0][0].as<std::size_t>();
+      const auto updated = res[0][1].as<std::size_t>();
+      result.inserted += inserted;
+      result.updated += updated;
+      result.skipped += which.size() - inserted - updated;
+    }
+  } catch (const pqxx::sql_error& e) {
+    throw pg::SqlError("apply " + std::to_string(rows.size()) + " rows of " + target.model.cqrs_id +
+                           " to " + table_sql(target) + ": " + server_message(e.what()),
+                       e.sqlstate());
+  }
   return result;
 }
 

@@ -8,6 +8,7 @@
 
 #include "common/error.hpp"
 #include "common/event.hpp"
+#include "common/pg/error.hpp"
 #include "common/progress.hpp"
 #include "replica/applier.hpp"
 #include "replica/install.hpp"
@@ -233,6 +234,27 @@ LoadCounts load_lines(pqxx::connection& conn, const Target& target, std::istream
         std::uint64_t updated = 0;
         std::uint64_t skipped = b.plan.superseded.size();
         for (const Group& g : b.plan.groups) {
+          if (!target.uses_function()) {
+            // the fast path: one statement per batch; on a value a column refuses, back to
+            // apply_isolating(), which finds the bad lines
+            std::optional<BulkSaveResult> fast;
+            txn.exec0("SAVEPOINT pgcqrs_load");
+            try {
+              fast = save_bulk(txn, target, g.rows);
+              txn.exec0("RELEASE SAVEPOINT pgcqrs_load");
+            } catch (const pg::SqlError& e) {
+              const std::string_view cls = std::string_view(e.sqlstate()).substr(0, 2);
+              if (cls != "22" && cls != "23" && cls != "21") throw;
+              txn.exec0("ROLLBACK TO SAVEPOINT pgcqrs_load");
+            }
+            if (fast) {
+              loaded += g.rows.size();
+              inserted += fast->inserted;
+              updated += fast->updated;
+              skipped += fast->skipped;
+              continue;
+            }
+          }
           const ApplyResult r = apply_isolating(txn, target, g.rows, apply_options);
           for (std::size_t i = 0; i < r.rows.size(); ++i) {
             if (r.rows[i].outcome == Outcome::kFailed) {
