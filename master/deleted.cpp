@@ -55,10 +55,6 @@ std::string sql_cause(const std::exception& e) {
   return out.empty() ? pg::one_line(e.what()) : out;
 }
 
-std::string text_of(const json::Json& pk) {
-  return pk.is_string() ? pk.get<std::string>() : json::number_text(pk);
-}
-
 void python_repr(std::string& out, const json::Json& pk) {
   if (!pk.is_string()) {
     out += json::number_text(pk);
@@ -203,13 +199,12 @@ DeletedDiffMasterReport deleted_diff_master(pqxx::connection& conn, const Master
       continue;
     }
     if (pks.pks.empty()) continue;
-    json::Json texts = json::Json::array();
-    for (const auto& pk : pks.pks)
-      texts.push_back(text_of(pk));
     std::vector<std::size_t> missing;
     try {
+      // the line itself: json_array_elements_text gives each element's text (a number's
+      // digits, a string's content), the same as pk_text would
       pqxx::nontransaction txn(conn, "deleted-diff-master");
-      for (const auto& row : txn.exec_prepared(statement, json::dump(texts)))
+      for (const auto& row : txn.exec_prepared(statement, std::string(trim(line))))
         missing.push_back(row[0].as<std::size_t>());
     } catch (const pqxx::broken_connection& e) {
       throw TransientError("deleted-diff-master line " + std::to_string(number) +
