@@ -157,14 +157,14 @@ DiffReplicaReport diff_replica(const Config& config, std::istream& in, std::FILE
     }
     const Column& key = *t.info.column(t.info.primary_key);
     const std::string pk = "t." + txn.quote_name(key.name);
-    // the keys arrive as text; cast to the key's type without a typmod, which could shorten
-    // a value (`varchar(3)`) and match another row
-    sql =
-        "SELECT i.o FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS i(k, r, o) "
-        "LEFT JOIN " +
-        txn.quote_name(model->table.schema) + "." + txn.quote_name(model->table.name) +
-        " AS t ON " + pk + " = i.k::" + txn.quote_name(key.base_type) + " WHERE " + pk +
-        " IS NULL OR t.cqrs_revision IS DISTINCT FROM i.r ORDER BY i.o";
+    // the keys are bound as an array of the key's base type (no typmod, which could shorten
+    // a value, `varchar(3)`, and match another row): parsed once by the type's input function,
+    // then joined without a cast per row
+    sql = "SELECT i.o FROM unnest($1::" + txn.quote_name(key.base_type) +
+          "[], $2::bigint[]) WITH ORDINALITY AS i(k, r, o) LEFT JOIN " +
+          txn.quote_name(model->table.schema) + "." + txn.quote_name(model->table.name) +
+          " AS t ON " + pk + " = i.k WHERE " + pk +
+          " IS NULL OR t.cqrs_revision IS DISTINCT FROM i.r ORDER BY i.o";
   }
   db.prepare("diff_replica", sql);
 
