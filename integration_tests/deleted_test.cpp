@@ -298,6 +298,12 @@ TEST_CASE("--filter: Django lookups select the rows listed; django-cqrs's messag
   CHECK(lines_of(r.out).at(1) == "[5,6,9]");
   r = sh(cmd(rc, "deleted-diff-replica -cid author --filter '{\"pk__gt\": 8}'"));
   CHECK(lines_of(r.out).at(1) == "[9,10]");
+  // --progress: the same stdout; the count and the final line on stderr
+  r = sh(cmd(rc, "deleted-diff-replica -cid author --progress -b 3 -f '{\"pk__gt\": 2}'"));
+  CHECK(r.rc == 0);
+  CHECK(lines_of(r.out).size() == 4);
+  CHECK(lines_of(r.out).at(3) == "[9,10]");
+  CHECK(r.err.find("Listing author: 8 done in ") != std::string::npos);
 
   r = sh(cmd(rc, "deleted-diff-replica -cid author -f '{\"writer_id__gt\": 100}'"));
   CHECK(r.rc == 0);
