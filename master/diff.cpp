@@ -80,7 +80,7 @@ DiffMasterReport diff_master(const Config& config, const DiffMasterOptions& opti
     filter = compile_filter(*options.filter, columns, info.primary_key, quote, "n", 1);
   }
   const std::size_t n = filter.params.size();
-  // one row per batch: the last key (the next bound) and the batch's line, built by the server
+  // the batch's rows in key order: key text (the next bound), key JSON, revision, filter
   const auto batch_sql = [&](bool bounded) {
     std::string where = "(" + filter.sql + ")";
     std::string limit = "$" + std::to_string(n + 1);
@@ -88,12 +88,8 @@ DiffMasterReport diff_master(const Config& config, const DiffMasterOptions& opti
       where += " AND " + r.pk + " > $" + std::to_string(n + 1);
       limit = "$" + std::to_string(n + 2);
     }
-    return "WITH b AS (SELECT " + r.pk + " AS k, " + r.pk_json +
-           "::text AS j, n.cqrs_revision AS rv, " + r.is_sync + " AS s FROM " + r.from + " WHERE " +
-           where + " ORDER BY " + r.pk + " LIMIT " + limit +
-           ")\nSELECT (SELECT b.k::text FROM b ORDER BY b.k DESC LIMIT 1), count(*), "
-           "count(*) FILTER (WHERE s), coalesce(string_agg(CASE WHEN s THEN '[' || j || ',' || rv "
-           "|| ']' END, ',' ORDER BY k), '') FROM b";
+    return "SELECT " + r.pk + "::text, " + r.pk_json + "::text, n.cqrs_revision, " + r.is_sync +
+           " FROM " + r.from + " WHERE " + where + " ORDER BY " + r.pk + " LIMIT " + limit;
   };
   const std::string first_sql = batch_sql(false);
   const std::string next_sql = batch_sql(true);
@@ -108,13 +104,13 @@ DiffMasterReport diff_master(const Config& config, const DiffMasterOptions& opti
     std::vector<const char*> p = params;
     if (last) p.push_back(last->c_str());
     p.push_back(limit.c_str());
-    pqxx::row row;
+    pqxx::result rows;
     try {
-      row = txn.exec_params1(last ? next_sql : first_sql, pqxx::prepare::make_dynamic_params(p));
+      rows = txn.exec_params(last ? next_sql : first_sql, pqxx::prepare::make_dynamic_params(p));
     } catch (const pqxx::data_exception& e) {
       throw CommandError("Bad filter kwargs! " + sql_cause(e));
     }
-    const auto count = row[1].as<std::uint64_t>();
+    const auto count = static_cast<std::uint64_t>(rows.size());
     if (count == 0) break;
     if (!report.found) {
       report.found = true;
@@ -128,20 +124,30 @@ DiffMasterReport diff_master(const Config& config, const DiffMasterOptions& opti
       }
     }
     report.rows += count;
-    report.pairs += row[2].as<std::uint64_t>();
-    // the server's JSON text as ujson writes it (`/` escaped, non-ASCII as \u escapes)
-    std::string agg = "[";
-    agg += row[3].c_str();
-    agg += ']';
     line.clear();
-    if (!splice_json(line, agg)) {
-      throw Error("diff-master " + options.cqrs_id + ": the server gave pairs that are not JSON");
+    line += '[';
+    bool first = true;
+    for (const auto& row : rows) {
+      if (!row[3].as<bool>()) continue;  // the model's filter (is_sync_instance) leaves it out
+      if (!first) line += ',';
+      first = false;
+      line += '[';
+      // the key's JSON as ujson writes it (`/` escaped, non-ASCII as \u escapes)
+      if (!splice_json(line, row[1].c_str())) {
+        throw Error("diff-master " + options.cqrs_id + ": key " + row[0].as<std::string>() +
+                    " has no JSON form");
+      }
+      line += ',';
+      line += row[2].c_str();
+      line += ']';
+      ++report.pairs;
     }
+    line += ']';
     line += '\n';
     std::fwrite(line.data(), 1, line.size(), out);
     ++report.lines;
     if (progress) progress->add(count);
-    last = row[0].as<std::string>();
+    last = rows[rows.size() - 1][0].as<std::string>();
     if (count < static_cast<std::uint64_t>(std::max(1, options.batch))) break;
   }
   std::fflush(out);
