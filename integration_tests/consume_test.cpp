@@ -361,6 +361,20 @@ TEST_CASE("max_retries = 0: dead-lettered at the first failure; expired: dead-le
   CHECK(f.metric(R"(pgcqrs_replica_dead_lettered_total{cqrs_id="author",reason="expired"})") == 1);
 }
 
+TEST_CASE("a column widened while a retry waits: the retry applies without a restart") {
+  ReplicaFixture f(kReadModels, kModels, "max_retries = 5\nretry_delay = 1\nretry_backoff = 1.0\n");
+  f.start_consumer();
+  // 300 characters do not fit varchar(200): the row fails and waits in the delay queue
+  const std::string long_name(300, 'x');
+  f.publish("author", event_body("SAVE", "author", 1, 0, {{"name", long_name}}));
+  REQUIRE(eventually(
+      [&] { return f.metric(R"(pgcqrs_replica_retried_total{cqrs_id="author"})") >= 1; }, 20s));
+  // the operator fixes the table; the consumer reads the columns again after a failure
+  f.sql("ALTER TABLE reads.author ALTER COLUMN name TYPE text");
+  CHECK(eventually([&] { return author_state(f, 1) == long_name + "@0"; }, 30s));
+  CHECK(f.take(1, 2s).empty());  // nothing dead-lettered
+}
+
 TEST_CASE("malformed bodies: logged with the reason, rejected or dead-lettered, counted") {
   ReplicaFixture f(kReadModels, kModels);
   Process& c = f.start_consumer();

@@ -229,6 +229,7 @@ class Worker {
   };
 
   void session();
+  void load_targets_now();  // reads the replica tables' columns; rebuilds by_id_
   void declare_topology();
   void process(std::vector<amqp::Delivery>& deliveries);
   void malformed(const amqp::Delivery& d, const std::string& error, std::vector<Outgoing>& out,
@@ -247,6 +248,7 @@ class Worker {
   std::atomic<WorkerState>& state_;
   std::unique_ptr<pg::Session> db_;
   std::vector<Target> targets_;
+  bool reload_targets_ = false;  // re-read the tables' columns before the next batch
   std::unordered_map<std::string, const Target*> by_id_;
   std::unique_ptr<amqp::Connection> conn_;
   amqp::Channel ch_;
@@ -286,23 +288,33 @@ void Worker::run() {
   set_state(WorkerState::kStopped);
 }
 
+void Worker::load_targets_now() {
+  std::vector<Target> fresh;
+  {
+    pqxx::read_transaction txn(db_->conn());
+    fresh = load_targets(txn, rc_);
+  }
+  for (const auto& id : c_.handler_only) {
+    Target t;
+    t.model.cqrs_id = id;
+    t.handler_only = true;
+    fresh.push_back(std::move(t));
+  }
+  targets_ = std::move(fresh);
+  by_id_.clear();
+  for (const auto& t : targets_)
+    by_id_.emplace(t.model.cqrs_id, &t);
+  reload_targets_ = false;
+}
+
 void Worker::session() {
   set_state(WorkerState::kStarting);
   db_ = std::make_unique<pg::Session>(rc_.database, c_.options.application_name + " " + name_);
   {
     pqxx::read_transaction txn(db_->conn());
     require_schema(txn);
-    targets_ = load_targets(txn, rc_);
   }
-  for (const auto& id : c_.handler_only) {
-    Target t;
-    t.model.cqrs_id = id;
-    t.handler_only = true;
-    targets_.push_back(std::move(t));
-  }
-  by_id_.clear();
-  for (const auto& t : targets_)
-    by_id_.emplace(t.model.cqrs_id, &t);
+  load_targets_now();
 
   const amqp::Url url = amqp::parse_url(c_.config.broker.url);
   conn_ = std::make_unique<amqp::Connection>(amqp::connect_with_retry(
@@ -478,6 +490,9 @@ void Worker::publish(const std::vector<Outgoing>& out) {
 }
 
 void Worker::process(std::vector<amqp::Delivery>& deliveries) {
+  // A row failed in the previous batch: the table may have changed since the columns were read
+  // (ALTER TABLE to fix the very failure): read them again before the retries come back.
+  if (reload_targets_) load_targets_now();
   const Timestamp now = now_utc();
   DecodeOptions decode;
   decode.default_ttl = rc_.message_ttl;
@@ -566,6 +581,7 @@ void Worker::process(std::vector<amqp::Delivery>& deliveries) {
       switch (res.outcome) {
         case Outcome::kFailed:
           failed(deliveries[in.index], in, res.error, out);
+          reload_targets_ = true;
           break;
         case Outcome::kSkippedOlder:
           m.skipped.find("older")->second->inc();
