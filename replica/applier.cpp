@@ -286,6 +286,23 @@ std::string key_hashes(const Target& target, std::span<const Row> rows) {
   return out;
 }
 
+// `{h1,h2,...}` of the given key texts, sorted, without repeats.
+std::string key_hashes(const std::string& cqrs_id, const std::vector<std::string>& pk_texts) {
+  std::vector<std::int32_t> hashes;
+  hashes.reserve(pk_texts.size());
+  for (const auto& pk : pk_texts)
+    hashes.push_back(key_hash(cqrs_id, pk));
+  std::sort(hashes.begin(), hashes.end());
+  hashes.erase(std::unique(hashes.begin(), hashes.end()), hashes.end());
+  std::string out = "{";
+  for (const std::int32_t h : hashes) {
+    if (out.size() > 1) out += ',';
+    out += std::to_string(h);
+  }
+  out += '}';
+  return out;
+}
+
 std::string call_sql(const Target& target) {
   return "SELECT x.ord, " + function_sql(target) +
          "(x.s, x.d, x.p, x.m)::text FROM ROWS FROM (json_to_recordset($1::json) AS "
@@ -556,6 +573,12 @@ void ApplyResult::add(const RowResult& r) {
       ++skipped;
       break;
   }
+}
+
+void lock_keys(pqxx::transaction_base& txn, const std::string& cqrs_id,
+               const std::vector<std::string>& pk_texts) {
+  if (pk_texts.empty()) return;
+  exec_statement(txn, kLockKeys, key_hashes(cqrs_id, pk_texts));
 }
 
 ApplyResult apply(pqxx::dbtransaction& txn, const Target& target, std::span<const Row> rows,

@@ -113,6 +113,12 @@ struct ApplyOptions {
 ApplyResult apply(pqxx::dbtransaction& txn, const Target& target, std::span<const Row> rows,
                   const ApplyOptions& options = {});
 
+// Takes, in `txn`, the per-key advisory locks apply() takes before it writes rows of `cqrs_id`,
+// so that another writer of replica rows (cqrs_deleted_sync_replica) and a concurrent apply of
+// the same keys run one after the other. `pk_texts` are the keys as Row::pk_text spells them.
+void lock_keys(pqxx::transaction_base& txn, const std::string& cqrs_id,
+               const std::vector<std::string>& pk_texts);
+
 // apply() inside a SAVEPOINT; when the rows fail with an error that is about data (the
 // MessageError cases above), splits them in halves and retries each half the same way, down
 // to single rows, so that only the bad rows fail: they come back kFailed with the

@@ -14,6 +14,7 @@
 #include "common/progress.hpp"
 #include "common/sql_name.hpp"
 #include "common/timestamp.hpp"
+#include "replica/applier.hpp"
 #include "replica/install.hpp"
 #include "replica/table_info.hpp"
 
@@ -382,10 +383,17 @@ DeletedSyncReport deleted_sync_replica(pqxx::connection& conn, const ReplicaConf
     report.requested += pks.pks.size();
     if (pks.pks.empty()) continue;
     json::Json texts = json::Json::array();
-    for (const auto& pk : pks.pks)
-      texts.push_back(pk_text(pk));
+    std::vector<std::string> lock_texts;
+    lock_texts.reserve(pks.pks.size());
+    for (const auto& pk : pks.pks) {
+      lock_texts.push_back(pk_text(pk));
+      texts.push_back(lock_texts.back());
+    }
     try {
       pqxx::work txn(conn, "deleted-sync-replica");
+      // the consumer's per-key locks: an apply of the same keys waits for this delete and then
+      // sees its tombstones (or this delete waits for the apply and deletes what it wrote)
+      lock_keys(txn, model.cqrs_id, lock_texts);
       const pqxx::result r = txn.exec_prepared(statement, json::dump(texts), model.cqrs_id);
       txn.commit();
       report.deleted += r[0][0].as<std::uint64_t>();
