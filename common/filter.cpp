@@ -139,7 +139,9 @@ class Compiler {
       bad("a value of " + quote_key(key_) + " contains a NUL character");
     }
     out_.params.push_back(std::move(value));
-    return "$" + std::to_string(next_param_++);
+    std::string placeholder = "$";
+    placeholder += std::to_string(next_param_++);
+    return placeholder;
   }
 
   [[noreturn]] void wrong_value(const std::string& expected, const json::Json& v) const {

@@ -83,11 +83,12 @@ DiffMasterReport diff_master(const Config& config, const DiffMasterOptions& opti
   // the batch's rows in key order: key text (the next bound), key JSON, revision, filter
   const auto batch_sql = [&](bool bounded) {
     std::string where = "(" + filter.sql + ")";
-    std::string limit = "$" + std::to_string(n + 1);
     if (bounded) {
-      where += " AND " + r.pk + " > $" + std::to_string(n + 1);
-      limit = "$" + std::to_string(n + 2);
+      where += " AND " + r.pk + " > $";
+      where += std::to_string(n + 1);
     }
+    std::string limit(1, '$');
+    limit.append(std::to_string(bounded ? n + 2 : n + 1));
     return "SELECT " + r.pk + "::text, " + r.pk_json + "::text, n.cqrs_revision, " + r.is_sync +
            " FROM " + r.from + " WHERE " + where + " ORDER BY " + r.pk + " LIMIT " + limit;
   };
