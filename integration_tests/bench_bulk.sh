@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bulk dump/load benchmarks (docs/benchmarks-bulk.md): `pgcqrs bulk-dump` against
+# Bulk dump/load benchmarks (docs/benchmarks.md, "Bulk dump and load"): `pgcqrs bulk-dump` against
 # `COPY (SELECT ...) TO STDOUT` of the same rows, and `pgcqrs bulk-load` against `COPY FROM`
 # into the same table, in the same run, on a private PostgreSQL 15 and RabbitMQ
 # (integration_tests/with_servers.sh). Builds bin/pgcqrs in Release first.

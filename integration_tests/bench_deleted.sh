@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Deleted-rows pipeline benchmark (docs/benchmarks-deleted.md): a 1,000,000-row replica table
+# Deleted-rows pipeline benchmark (docs/benchmarks.md, "Deleted-rows pipeline"): a 1,000,000-row replica table
 # (int key, text, numeric, timestamptz, jsonb), a master that lacks 1,000 of those rows, and
 #   pgcqrs deleted-diff-replica -cid item | pgcqrs deleted-diff-master | pgcqrs deleted-sync-replica
 # timed end to end, then each stage alone, with `COPY (SELECT id ... ORDER BY id) TO STDOUT` of

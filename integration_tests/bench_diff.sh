@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Diff pipeline benchmark (docs/benchmarks-diff.md): `pgcqrs diff-master | pgcqrs diff-replica |
+# Diff pipeline benchmark (docs/benchmarks.md, "Diff pipeline"): `pgcqrs diff-master | pgcqrs diff-replica |
 # pgcqrs diff-sync` end to end over a 1,000,000-row master table (int pk, text, numeric,
 # timestamptz, jsonb) and its replica copy with 1,000 differences (400 rows missing on the
 # replica, 300 stale, 300 newer on the replica). A `pgcqrs consume` replica is running, so the
