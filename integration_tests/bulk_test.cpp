@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include "common/json.hpp"
+#include "replica/load.hpp"
 #include "support/master_fixture.hpp"
 #include "support/replica_fixture.hpp"
 
@@ -615,4 +616,240 @@ UPDATE "Sales"."Order Line" SET label = 'updated' WHERE qty % 3 = 0;
         master_rows(m, cols + R"("Sales"."Order Line" ORDER BY 1)"));
   CHECK(r.scalar(R"(SELECT count(*) FROM "Reads"."Line Copy" WHERE label = 'after the dump')") ==
         "4");
+}
+
+// ---- the COPY path of bulk-load against the guarded upsert -------------------------------
+
+namespace {
+
+struct LoadRun {
+  replica::LoadCounts counts;
+  std::string err;  // what load_lines() wrote
+  Rows table;       // the table afterwards
+};
+
+const char* const kEdgeSchema = R"sql(
+CREATE TABLE edge (
+  id bigint PRIMARY KEY, t text, v varchar(20), c char(3), n numeric(30,10), i integer,
+  s smallint, b boolean, f double precision, r real, ts timestamptz, tsn timestamp, d date,
+  tm time, iv interval, u uuid, j json, jb jsonb,
+  cqrs_revision integer NOT NULL, cqrs_updated timestamptz NOT NULL);
+)sql";
+
+const char* const kEdgeModels = R"toml(
+[[replica.model]]
+cqrs_id = "edge"
+table = "edge"
+mapping = { text = "t", number = "n" }
+)toml";
+
+const char* const kEdgeColumns =
+    "SELECT id, t, v, c, n, i, s, b, f, r, ts, tsn, d, tm, iv, u, j::text, jb::text, "
+    "cqrs_revision, cqrs_updated FROM edge ORDER BY id";
+
+// `setup` (SQL) on an emptied table and tombstones, then load_lines() of `dump` (line 1 the
+// cqrs_id) with or without the COPY path; `clear` as --clear.
+LoadRun load_with(ReplicaFixture& r, const std::string& cqrs_id, const std::string& table_query,
+                  const std::string& setup, const std::string& dump, int batch, bool copy,
+                  bool clear = false) {
+  r.sql("DELETE FROM cqrs.tombstone; " + setup);
+  pqxx::connection conn(r.db.url());
+  const replica::Target target = replica::load_target(conn, *r.config.replica, cqrs_id);
+  if (clear) replica::clear_table(conn, target);
+  std::istringstream in(dump);
+  std::string first;
+  std::getline(in, first);
+  replica::LoadOptions options;
+  options.batch = batch;
+  options.copy = copy;
+  std::FILE* err = std::tmpfile();
+  LoadRun run;
+  run.counts = replica::load_lines(conn, target, in, options, err);
+  std::rewind(err);
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, err)) > 0)
+    run.err.append(buf, n);
+  std::fclose(err);
+  run.table = r.rows(table_query);
+  return run;
+}
+
+// Both paths give the same rows, messages and counts; returns the COPY path's run.
+LoadRun same_both_ways(ReplicaFixture& r, const std::string& cqrs_id,
+                       const std::string& table_query, const std::string& setup,
+                       const std::string& dump, int batch, bool clear = false) {
+  const LoadRun guarded = load_with(r, cqrs_id, table_query, setup, dump, batch, false, clear);
+  const LoadRun copied = load_with(r, cqrs_id, table_query, setup, dump, batch, true, clear);
+  CAPTURE(batch);
+  CHECK(copied.table == guarded.table);
+  CHECK(copied.err == guarded.err);
+  CHECK(copied.counts.loaded == guarded.counts.loaded);
+  CHECK(copied.counts.lines == guarded.counts.lines);
+  CHECK(copied.counts.inserted + copied.counts.updated ==
+        guarded.counts.inserted + guarded.counts.updated);
+  return copied;
+}
+
+std::string edge_line(const std::string& id, int revision, const std::string& fields) {
+  std::string l = R"({"id":)";
+  l.append(id).append(R"(,"cqrs_revision":)").append(std::to_string(revision));
+  l.append(R"(,"cqrs_updated":"2024-05-06T07:08:09.123456+02:00")");
+  if (!fields.empty()) l.append(",").append(fields);
+  l.append("}\n");
+  return l;
+}
+
+}  // namespace
+
+TEST_CASE("bulk-load's COPY path: exact types and edge values, as the guarded upsert") {
+  ReplicaFixture r(kEdgeSchema, kEdgeModels);
+  std::string dump = "edge\n";
+  dump += edge_line("1", 0, "");
+  dump +=
+      edge_line("2", 1,
+                R"("text":"quote \" backslash \\ tab \t nl \n cr \r end","v":"a\\tb\\nc\\\\N",)"
+                R"("c":"x","number":"12345678901234567890.0123456789","i":-2147483648,)"
+                R"("s":32767,"b":true,"f":1.5e300,"r":0.1,"ts":"2024-02-29T23:59:59.999999-05:30",)"
+                R"("tsn":"2024-01-01 00:00:00+09:00","d":"2024-02-29","tm":"23:59:59.5",)"
+                R"("iv":"1 day 02:03:04","u":"A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",)"
+                R"("j":{"a":[1,2.50,"x\"y"],"b":null,"c":"\u00e9\/"},"jb":[1,"two",{"3":4.0}])");
+  dump += edge_line(
+      "3", 2,
+      R"("text":"Caf\u00e9 \u4e2d\u6587 \ud83d\ude00 raw é 😀","number":1.10,)"
+      R"("i":"42","b":"f","f":-0.0,"j":"plain","jb":"str","n":"ignored? no: number wins")");
+  dump += edge_line("4", 3, R"("text":null,"v":null,"number":null,"j":null,"jb":null,"b":false)");
+  dump += edge_line("9223372036854775807", 4, R"("text":"\\N","v":"\\.","j":12.50,"jb":true)");
+  dump += edge_line("-9223372036854775808", 5, R"("text":"\\","j":[],"jb":{})");
+  dump += edge_line("6", 0, R"("text":{"object":"in text"},"v":[1,2],"number":"1e3")");
+  dump += edge_line("7", 0, R"("text":"a\u0001b\u001fc","tm":"10:00","ts":"2024-01-01T00:00:00Z")");
+  dump += edge_line("\"8\"", 0, R"("text":"key as a string")");
+  dump += "{not json\n";
+  dump += R"({"cqrs_revision":0,"cqrs_updated":"2024-01-01T00:00:00+00:00"})"
+          "\n";
+  dump += edge_line("10", 0, R"("ts":"not a time")");
+  dump += edge_line("11", 0, R"("i":2147483648)");
+  dump += edge_line("12", 0, R"("text":"nul \u0000 char")");
+  dump += edge_line("13", 0, R"("j":"needs \"escaping\"")");
+  dump += edge_line("14", 0, R"("v":"twenty-one characters")");
+  dump += edge_line("15", 0, R"("j":"back\\slash","jb":"tab\tnl\n")");
+  dump += edge_line("16", 0, R"("number":1e400,"f":1e-320)");
+  for (const int batch : {1, 4, 1000}) {
+    const LoadRun run = same_both_ways(r, "edge", kEdgeColumns, "DELETE FROM edge;", dump, batch);
+    CHECK(run.counts.lines == 18);
+    CHECK(run.err.find("Dump file can't be parsed: line 11!") != std::string::npos);
+    CHECK(run.err.find("Instance can't be saved: line 12!") != std::string::npos);
+    CHECK(run.err.find("Unexpected error: line 13! ") != std::string::npos);
+    CHECK(run.err.find("Unexpected error: line 14! ") != std::string::npos);
+  }
+  // spot checks of the values themselves
+  const Rows rows = r.rows("SELECT t, v, n::text, j::text, jb::text FROM edge WHERE id = 2");
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0] == std::vector<std::string>{"quote \" backslash \\ tab \t nl \n cr \r end",
+                                            "a\\tb\\nc\\\\N", "12345678901234567890.0123456789",
+                                            R"({"a":[1,2.50,"x\"y"],"b":null,"c":"\u00e9\/"})",
+                                            R"([1, "two", {"3": 4.0}])"});
+  CHECK(r.scalar("SELECT t FROM edge WHERE id = 9223372036854775807") == "\\N");
+  CHECK(r.scalar("SELECT t FROM edge WHERE id = -9223372036854775808") == "\\");
+  CHECK(r.scalar("SELECT ts FROM edge WHERE id = 2") == "2024-03-01 05:29:59.999999+00");
+}
+
+TEST_CASE("bulk-load's COPY path: keys across batches, revisions, tombstones, --clear, mapping") {
+  ReplicaFixture r(kEdgeSchema, kEdgeModels);
+  std::string dump = "edge\n";
+  // key 1 three times in the file (newest wins, also across batches), key 2 older later,
+  // key 3 with a tombstone in some setups, "01" and 1 equal once typed
+  dump += edge_line("1", 1, R"("text":"first")");
+  dump += edge_line("2", 5, R"("text":"two at 5")");
+  dump += edge_line("3", 2, R"("text":"three")");
+  dump += edge_line("4", 0, R"("text":"four")");
+  dump += edge_line("1", 3, R"("text":"newer, later")");
+  dump += edge_line("2", 4, R"("text":"two at 4, later")");
+  dump += edge_line("5", 0, R"("text":"five")");
+  dump += edge_line("1", 2, R"("text":"older, last")");
+  dump += edge_line("\"01\"", 9, R"("text":"01 typed equal to 1")");
+  dump += edge_line("6", 1, R"("text":"six")");
+  dump += edge_line("6", 1, R"("text":"six again, same revision")");
+  const std::string existing =
+      "INSERT INTO edge (id, t, cqrs_revision, cqrs_updated) VALUES "
+      "(4, 'stored four', 7, '2020-01-01 00:00:00+00'), (7, 'stored seven', 0, '2020-01-01 "
+      "00:00:00+00');";
+  const std::string tombstone =
+      "INSERT INTO cqrs.tombstone (cqrs_id, pk, revision) VALUES "
+      "('edge', '3', 2), ('edge', '5', 0), ('other', '4', 99);";
+  const std::string other_tombstone =
+      "INSERT INTO cqrs.tombstone (cqrs_id, pk, revision) VALUES ('other', '1', 99);";
+  for (const int batch : {1, 2, 3, 5, 100}) {
+    for (const std::string& setup :
+         {std::string(), existing, tombstone, existing + tombstone, other_tombstone}) {
+      CAPTURE(setup);
+      same_both_ways(r, "edge", kEdgeColumns, "DELETE FROM edge;" + setup, dump, batch);
+      // --clear: the table emptied by the load itself
+      same_both_ways(r, "edge", kEdgeColumns, "DELETE FROM edge;" + setup, dump, batch, true);
+    }
+  }
+  const LoadRun run = load_with(r, "edge", "SELECT id, t, cqrs_revision FROM edge ORDER BY id",
+                                "DELETE FROM edge;", dump, 3, true);
+  CHECK(run.table == Rows{{"1", "01 typed equal to 1", "9"},
+                          {"2", "two at 5", "5"},
+                          {"3", "three", "2"},
+                          {"4", "four", "0"},
+                          {"5", "five", "0"},
+                          {"6", "six again, same revision", "1"}});
+  CHECK(run.counts.loaded == 11);
+  const LoadRun held = load_with(r, "edge", "SELECT id, t, cqrs_revision FROM edge ORDER BY id",
+                                 "DELETE FROM edge;" + existing + tombstone, dump, 1000, true);
+  CHECK(held.table == Rows{{"1", "01 typed equal to 1", "9"},
+                           {"2", "two at 5", "5"},
+                           {"4", "stored four", "7"},
+                           {"6", "six again, same revision", "1"},
+                           {"7", "stored seven", "0"}});
+}
+
+TEST_CASE("bulk-load's COPY path: django-cqrs's dumps and fixtures, as the guarded upsert") {
+  ReplicaFixture r(kVectorReplicaSchema, kVectorReplicaModels);
+  const std::string authors =
+      "SELECT id, name, publisher_id, cqrs_revision, cqrs_updated FROM author ORDER BY id";
+  const std::string products =
+      "SELECT id, name, description, price, in_stock, released_at, release_date, sku, "
+      "attrs::text, quantity, weight, note, discontinued_on, author_id, cqrs_revision, "
+      "cqrs_updated FROM product ORDER BY id";
+  for (const int batch : {1, 2, 10000}) {
+    const LoadRun a =
+        same_both_ways(r, "author", authors, "DELETE FROM product; DELETE FROM author;",
+                       read_file(vector_file("author.dump")), batch);
+    CHECK(a.counts.loaded == 4);
+    CHECK(a.err.empty());
+    const LoadRun p = same_both_ways(r, "product", products, "DELETE FROM product;",
+                                     read_file(vector_file("product.dump")), batch);
+    CHECK(p.counts.loaded == 4);
+    CHECK(p.table.size() == 4);
+  }
+  // the fixtures of django-cqrs's load tests (bad lines, an existing row, repeated loads)
+  const std::string fixtures =
+      "author\n{}{}\n"
+      R"({"id": 2, "cqrs_revision": 0, "cqrs_updated": "2019-06-11 04:59:50.121773+00:00", "name": "n", "publisher": null})"
+      "\n"
+      R"({"cqrs_revision": 0, "cqrs_updated": "2019-06-11 04:59:50.121773+00:00", "name": "n", "publisher": null})"
+      "\n"
+      R"({"id": 1, "cqrs_revision": 0, "cqrs_updated": "2019-06-11 04:59:50.121773+00:00", "name": "n", "publisher": null, "books": []})"
+      "\n"
+      R"({"id": 6, "cqrs_revision": 0, "cqrs_updated": "not a time", "name": "bad"})"
+      "\n\n"
+      R"({"id": 7, "cqrs_revision": 0, "cqrs_updated": "2019-06-11 04:59:50+00:00", "name": "ok", "publisher": 3})"
+      "\n";
+  for (const std::string& setup :
+       {std::string(), std::string("INSERT INTO author (id, name, cqrs_revision, cqrs_updated) "
+                                   "VALUES (1, 'existing', 0, '2019-06-11 04:59:50+00');")}) {
+    for (const int batch : {1, 3, 10000}) {
+      const LoadRun f =
+          same_both_ways(r, "author", authors, "DELETE FROM product; DELETE FROM author;" + setup,
+                         fixtures, batch);
+      CHECK(f.counts.loaded == 3);
+      CHECK(f.err.rfind("Dump file can't be parsed: line 2!\nInstance can't be saved: line 4!\n"
+                        "Unexpected error: line 6! ",
+                        0) == 0);
+      CHECK(f.err.find("\nDump file can't be parsed: line 7!\n") != std::string::npos);
+    }
+  }
 }

@@ -2,13 +2,21 @@
 #include "replica/load.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <future>
+#include <map>
 #include <utility>
 
 #include "common/error.hpp"
 #include "common/event.hpp"
 #include "common/pg/error.hpp"
+#include "common/pg/pqxx.hpp"
+// not in <pqxx/pqxx> (deprecated in 6.4, but the only public way to send raw COPY data)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#include <pqxx/tablewriter>
+#pragma GCC diagnostic pop
 #include "common/progress.hpp"
 #include "replica/applier.hpp"
 #include "replica/install.hpp"
@@ -121,6 +129,92 @@ PreparedLine prepare_line(const Target& target, std::string_view line, std::uint
   return out;
 }
 
+namespace {
+
+// format_type() spelling of each accepted pg_type.typname (a domain's format_type is its own
+// name, so domains are left out).
+bool copy_type(const Column& c) {
+  static const std::pair<std::string_view, std::string_view> kTypes[] = {
+      {"int2", "smallint"},     {"int4", "integer"},        {"int8", "bigint"},
+      {"numeric", "numeric"},   {"float4", "real"},         {"float8", "double precision"},
+      {"bool", "boolean"},      {"text", "text"},           {"varchar", "character varying"},
+      {"bpchar", "character"},  {"date", "date"},           {"time", "time"},
+      {"timetz", "time"},       {"timestamp", "timestamp"}, {"timestamptz", "timestamp"},
+      {"interval", "interval"}, {"uuid", "uuid"},           {"json", "json"},
+      {"jsonb", "jsonb"},
+  };
+  for (const auto& [base, spelled] : kTypes) {
+    if (c.base_type != base) continue;
+    const std::string_view t = c.type;
+    if (t.substr(0, spelled.size()) != spelled) return false;
+    return t.size() == spelled.size() || t[spelled.size()] == ' ' || t[spelled.size()] == '(';
+  }
+  return false;
+}
+
+bool is_json_column(const Column& c) {
+  return c.base_type == "json" || c.base_type == "jsonb";
+}
+
+void copy_escape(std::string& out, std::string_view s) {
+  std::size_t from = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    const char* esc = nullptr;
+    switch (c) {
+      case '\\':
+        esc = "\\\\";
+        break;
+      case '\t':
+        esc = "\\t";
+        break;
+      case '\n':
+        esc = "\\n";
+        break;
+      case '\r':
+        esc = "\\r";
+        break;
+      default:
+        continue;
+    }
+    out.append(s.data() + from, i - from);
+    out.append(esc);
+    from = i + 1;
+  }
+  out.append(s.data() + from, s.size() - from);
+}
+
+}  // namespace
+
+bool copy_compatible(const Target& target) {
+  if (target.uses_function() || target.table.primary_key.empty()) return false;
+  return std::all_of(target.table.columns.begin(), target.table.columns.end(), copy_type);
+}
+
+void copy_text(std::string& out, const Target& target, const Row& row) {
+  std::size_t n = 0;
+  std::string text;
+  for (auto it = row.data.begin(); it != row.data.end(); ++it) {
+    const json::Json& value = *it;
+    const Column& c = target.table.columns[row.columns[n]];
+    if (n++ > 0) out += '\t';
+    if (value.is_null()) {
+      out.append("\\N");
+    } else if (value.is_string()) {
+      const auto& s = value.get_ref<const std::string&>();
+      // json_to_record puts a string into json/jsonb as its unescaped text between quotes
+      if (is_json_column(c)) out += '"';
+      copy_escape(out, s);
+      if (is_json_column(c)) out += '"';
+    } else {
+      text.clear();
+      json::dump_to(text, value);
+      copy_escape(out, text);
+    }
+  }
+  out += '\n';
+}
+
 std::string read_cqrs_id(std::istream& in, const std::string& name) {
   std::string line;
   if (!std::getline(in, line)) throw CommandError(file_empty_message(name));
@@ -164,6 +258,12 @@ void clear_table(pqxx::connection& conn, const Target& target) {
 
 namespace {
 
+// Rows with the same columns as COPY text-format lines.
+struct CopyChunk {
+  std::vector<std::size_t> columns;
+  std::string data;
+};
+
 // The lines of one transaction, read and mapped (on the read-ahead thread).
 struct ReadBatch {
   Plan plan;
@@ -172,31 +272,151 @@ struct ReadBatch {
   std::uint64_t last = 0;
   std::size_t taken = 0;  // lines read
   bool eof = false;
+  std::vector<CopyChunk> copy;  // the plan's rows as COPY text, when asked for
 };
 
+// Runs work(from, to) over [0, n) in two halves, one on another thread, when n is worth it
+// (parsing is most of the client's time, and the server needs a core only part of the time).
+template <class Work>
+void in_two(std::size_t n, const Work& work) {
+  if (n < 256) {
+    work(std::size_t{0}, n);
+    return;
+  }
+  const std::size_t half = n / 2;
+  std::future<void> other = std::async(std::launch::async, [&] { work(half, n); });
+  work(std::size_t{0}, half);
+  other.get();
+}
+
 ReadBatch read_batch(const Target& target, std::istream& in, std::size_t batch_size,
-                     std::uint64_t& line_number) {
+                     std::uint64_t& line_number, bool copy) {
   ReadBatch b;
-  Batch batch;
   b.first = line_number + 1;
+  std::vector<std::string> lines;
+  lines.reserve(std::min<std::size_t>(batch_size, 100000));
   std::string line;
-  while (b.taken < batch_size) {
+  while (lines.size() < batch_size) {
     if (!std::getline(in, line)) {
       b.eof = true;
       break;
     }
-    ++line_number;
-    ++b.taken;
-    PreparedLine p = prepare_line(target, line, line_number);
+    lines.push_back(std::move(line));
+  }
+  b.taken = lines.size();
+  line_number += b.taken;
+  b.last = line_number;
+  std::vector<PreparedLine> prepared(lines.size());
+  in_two(lines.size(), [&](std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i < to; ++i) {
+      prepared[i] = prepare_line(target, lines[i], b.first + i);
+      std::string().swap(lines[i]);
+    }
+  });
+  Batch batch;
+  for (std::size_t i = 0; i < prepared.size(); ++i) {
+    PreparedLine& p = prepared[i];
     if (!p.row) {
-      b.messages.emplace_back(line_number, std::move(p.message));
+      b.messages.emplace_back(b.first + i, std::move(p.message));
       continue;
     }
     batch.add(target, std::move(*p.row));
   }
-  b.last = line_number;
+  prepared.clear();
   b.plan = batch.newest_per_row();
+  if (copy) {
+    // COPY lines per column set, each half of the rows encoded on its own thread
+    std::map<std::vector<std::size_t>, std::size_t> chunk_of;
+    std::vector<std::pair<const Row*, std::size_t>> rows;
+    for (const Group& g : b.plan.groups) {
+      for (const Row& row : g.rows) {
+        const auto [it, added] = chunk_of.try_emplace(row.columns, b.copy.size());
+        if (added) b.copy.emplace_back().columns = row.columns;
+        rows.emplace_back(&row, it->second);
+      }
+    }
+    std::vector<std::string> second(b.copy.size());
+    in_two(rows.size(), [&](std::size_t from, std::size_t to) {
+      const bool first_half = from == 0;
+      for (std::size_t i = from; i < to; ++i) {
+        std::string& out = first_half ? b.copy[rows[i].second].data : second[rows[i].second];
+        if (out.empty()) out.reserve((to - from) * 256);
+        copy_text(out, target, *rows[i].first);
+      }
+    });
+    for (std::size_t c = 0; c < b.copy.size(); ++c)
+      b.copy[c].data += second[c];
+  }
   return b;
+}
+
+}  // namespace
+
+namespace {
+
+// COPY of one chunk into the target's table (the column list quoted; the data is data).
+void copy_rows(pqxx::dbtransaction& txn, const Target& target, const CopyChunk& chunk) {
+  std::vector<std::string> names;
+  names.reserve(chunk.columns.size());
+  for (const std::size_t i : chunk.columns)
+    names.push_back(quote_identifier(target.table.columns[i].name));
+  if (chunk.data.empty()) return;
+    // libpqxx 6.4's stream_to cannot send raw lines; tablewriter (deprecated) can, and sends the
+    // table name and column list as given (quoted here). The batch goes as one "line" without
+    // its last newline, which write_raw_line() adds back.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  pqxx::tablewriter writer(txn, quoted(target.table.table), names.begin(), names.end());
+  writer.write_raw_line(chunk.data.substr(0, chunk.data.size() - 1));
+  writer.complete();
+#pragma GCC diagnostic pop
+}
+
+// Whether COPY straight into the table may start: copy_compatible(), the table empty (so the
+// first batches cannot meet a stored key), without user triggers or rules (COPY fires only
+// INSERT triggers, where ON CONFLICT DO UPDATE fires UPDATE statement triggers too), and the
+// rights the guarded path needs anyway (UPDATE also allows the LOCK).
+bool direct_copy_possible(pqxx::connection& conn, const Target& target) {
+  if (!copy_compatible(target)) return false;
+  pqxx::read_transaction txn(conn);
+  const std::string table = quoted(target.table.table);
+  const pqxx::result r = txn.exec_params(
+      "SELECT NOT EXISTS (SELECT 1 FROM " + table +
+          ") AND NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT "
+          "tgisinternal) AND NOT EXISTS (SELECT 1 FROM pg_rewrite WHERE ev_class = $1::regclass) "
+          "AND has_table_privilege($1::regclass, 'INSERT, UPDATE')",
+      table);
+  return r[0][0].as<bool>();
+}
+
+// In `txn`, before anything else: the batch's rows by COPY when no tombstone of the cqrs_id
+// exists (under a lock that keeps every other writer of the table out until commit). Returns
+// false, with `txn` as it was after the lock, when the guarded path must run; clears `direct`
+// when later batches should not try again (a stored key, a tombstone).
+bool copy_batch(pqxx::dbtransaction& txn, const Target& target, const std::vector<CopyChunk>& copy,
+                std::atomic<bool>& direct) {
+  txn.exec0("LOCK TABLE " + quoted(target.table.table) + " IN SHARE ROW EXCLUSIVE MODE");
+  const pqxx::result ts = txn.exec_params(
+      "SELECT EXISTS (SELECT 1 FROM cqrs.tombstone WHERE cqrs_id = $1)", target.model.cqrs_id);
+  if (ts[0][0].as<bool>()) {
+    direct = false;
+    return false;
+  }
+  txn.exec0("SAVEPOINT pgcqrs_copy");
+  try {
+    for (const CopyChunk& chunk : copy)
+      copy_rows(txn, target, chunk);
+    txn.exec0("RELEASE SAVEPOINT pgcqrs_copy");
+    return true;
+  } catch (const pqxx::broken_connection&) {
+    throw;
+  } catch (const pqxx::sql_error& e) {
+    // a key already stored (an earlier batch's line, or a row written since the start):
+    // the guarded path decides, for this batch and the next ones
+    if (e.sqlstate() == "23505") direct = false;
+  }
+  txn.exec0("ROLLBACK TO SAVEPOINT pgcqrs_copy");
+  return false;
 }
 
 }  // namespace
@@ -213,11 +433,13 @@ LoadCounts load_lines(pqxx::connection& conn, const Target& target, std::istream
 
   LoadCounts counts;
   std::uint64_t line_number = 1;
+  std::atomic<bool> direct = options.copy && direct_copy_possible(conn, target);
   // the next batch is read and mapped while the server applies this one (one read at a time,
   // so `in` and `line_number` are only ever touched by one thread)
   const auto read_next = [&] {
-    return std::async(std::launch::async,
-                      [&] { return read_batch(target, in, batch_size, line_number); });
+    return std::async(std::launch::async, [&] {
+      return read_batch(target, in, batch_size, line_number, direct.load());
+    });
   };
   std::future<ReadBatch> next = read_next();
   for (;;) {
@@ -233,6 +455,17 @@ LoadCounts load_lines(pqxx::connection& conn, const Target& target, std::istream
         std::uint64_t inserted = 0;
         std::uint64_t updated = 0;
         std::uint64_t skipped = b.plan.superseded.size();
+        if (direct && !b.copy.empty() && copy_batch(txn, target, b.copy, direct)) {
+          for (const Group& g : b.plan.groups) {
+            loaded += g.rows.size();
+            inserted += g.rows.size();
+          }
+          txn.commit();
+          counts.loaded += loaded;
+          counts.inserted += inserted;
+          counts.skipped += skipped;
+          b.plan.groups.clear();
+        }
         for (const Group& g : b.plan.groups) {
           if (!target.uses_function()) {
             // the fast path: one statement per batch; on a value a column refuses, back to
@@ -268,11 +501,13 @@ LoadCounts load_lines(pqxx::connection& conn, const Target& target, std::istream
           updated += r.updated;
           skipped += r.skipped;
         }
-        txn.commit();
-        counts.loaded += loaded;
-        counts.inserted += inserted;
-        counts.updated += updated;
-        counts.skipped += skipped;
+        if (!b.plan.groups.empty()) {
+          txn.commit();
+          counts.loaded += loaded;
+          counts.inserted += inserted;
+          counts.updated += updated;
+          counts.skipped += skipped;
+        }
       } catch (const pqxx::broken_connection& e) {
         throw TransientError(context + ": " + e.what());
       } catch (const std::exception& e) {

@@ -18,7 +18,20 @@ namespace pgcqrs::replica {
 struct LoadOptions {
   int batch = 10000;   // lines per transaction (--batch)
   bool clear = false;  // delete every row of the model's table first (--clear)
+  // Batches whose keys are new to the table go in with COPY straight into it (see
+  // load_lines()); false: every batch takes the guarded upsert (tests compare the two).
+  bool copy = true;
 };
+
+// The column types whose COPY text input, as copy_text() writes it, is what json_to_record gives
+// the same column from the JSON value (plain scalar types, json and jsonb; not arrays,
+// composites, enums or domains). True when every column of `target` has one.
+bool copy_compatible(const Target& target);
+
+// Appends one COPY text-format line (tab-separated, \N for NULL, backslash escapes, '\n' at
+// the end) of `row`'s values: JSON strings verbatim, other scalars and objects/arrays as their
+// JSON text (json::dump_to), a string into a json/jsonb column quoted as json_to_record does.
+void copy_text(std::string& out, const Target& target, const Row& row);
 
 // django-cqrs's messages on stderr (without the newline print() adds).
 std::string file_missing_message(const std::string& name);  // File X doesn't exist!
@@ -71,7 +84,12 @@ Target load_target(pqxx::connection& conn, const ReplicaConfig& config, const st
 void clear_table(pqxx::connection& conn, const Target& target);
 
 // Applies the data lines of `in` (line 1 already read) to `target`, `options.batch` lines per
-// transaction, each batch set-based: newest revision per key within the batch, then the
+// transaction, each batch set-based: newest revision per key within the batch, then, when the
+// table was empty at the start, has no user trigger, copy_compatible() holds and the cqrs_id has
+// no tombstone (checked under LOCK ... IN SHARE ROW EXCLUSIVE MODE, so no concurrent writer),
+// COPY of the batch's rows straight into the table inside a savepoint (each row is an insert
+// of a new key: what the guarded upsert would do); on any SQL error there (a key already
+// stored, a value a column refuses) back to the savepoint and the
 // consumer's guarded upsert (apply_isolating(): a SAVE with a revision not newer than the
 // stored row or its tombstone is skipped; a row the column types refuse fails alone). Writes
 // one django-cqrs message per refused line to `err`, in line order within a batch; with a
