@@ -853,3 +853,128 @@ TEST_CASE("bulk-load's COPY path: django-cqrs's dumps and fixtures, as the guard
     }
   }
 }
+
+// ---- bulk-dump: client-formatted lines against the server's (row_sql()) and the agent's ----
+#include <cstdio>
+
+#include "common/config.hpp"
+#include "master/dump.hpp"
+
+namespace {
+
+// dump_table() into a temporary file; the lines after the cqrs_id.
+std::vector<std::string> dump_lines(const std::string& config_path, const std::string& cqrs_id,
+                                    master::DumpFormatting formatting, bool* client_formatted) {
+  const Config config = load_config(config_path);
+  const MasterModel* model = config.find_master_model(cqrs_id);
+  REQUIRE(model != nullptr);
+  std::FILE* f = std::tmpfile();
+  REQUIRE(f != nullptr);
+  std::FILE* err = std::tmpfile();
+  REQUIRE(err != nullptr);
+  master::DumpOptions options;
+  options.formatting = formatting;
+  const auto counts = master::dump_table(config.master->database, *model, f, options, err);
+  *client_formatted = counts.client_formatted;
+  std::string text;
+  std::rewind(f);
+  char chunk[65536];
+  for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, f)) > 0;)
+    text.append(chunk, n);
+  std::fclose(f);
+  std::fclose(err);
+  auto lines = lines_of(text);
+  REQUIRE(!lines.empty());
+  CHECK(lines[0] == cqrs_id);
+  CHECK(counts.saved == lines.size() - 1);
+  lines.erase(lines.begin());
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("bulk-dump's client formatting is byte for byte the server's and the agent's") {
+  const char* const schema = R"sql(
+CREATE DOMAIN "Money" AS numeric(20,4);
+CREATE TABLE "Every Type" (
+  "Id" bigint PRIMARY KEY, "SmallN" smallint, i integer, "Name" text, vc varchar(20), ch char(5),
+  "Ok" boolean, num numeric, m "Money", r real, d double precision, day date,
+  "At" timestamptz, naive timestamp, u uuid, j json, jb jsonb);
+)sql";
+  const char* const models = R"toml(
+[[master.model]]
+cqrs_id = "every"
+table = '"Every Type"'
+)toml";
+  MasterFixture m(schema, models, {"every"});
+  m.start_agent();
+  m.sql(R"sql(
+INSERT INTO "Every Type" VALUES
+ (1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+ (9007199254740993, -32768, 2147483647, '', '', '', true, 1.5000, 0.0000, 1.5, 0.1, '2024-02-29',
+  '2024-05-01 12:00:00.123456+05:30', '2024-05-01 12:00:00', '0419D87B-D477-44E4-82C4-310F56FAA3C7',
+  '{ "keep" :  "spaces", "n": 1.0, "s": "a\/b \u00e9 \ud83d\ude00 \" \\" }',
+  '{"b": [1, 2.50, null, true], "a": {"x": "\u00e9 \u0001 /"}, "": ""}'),
+ (-9223372036854775808, 0, -1, E'Café "q" \\ a/b 😀 中文 \b\f\n\r\t\x01\x1f\x7f end', 'tab	x', 'ab',
+  false, 123456789012345678901234567890.123456789000, -0.0, -0.0001, '-0', '1970-01-01',
+  '1969-12-31 23:59:59.999999+00', '1900-01-01 00:00:00.5', '00000000-0000-0000-0000-000000000000',
+  '[]', '[]'),
+ (2, 1, 1, '</script>', '"', 'x', true, 'NaN', -12.3400, 'NaN', 'Infinity', '0044-03-15 BC',
+  '0044-03-15 12:00:00+00 BC', '10000-01-01 00:00:00', NULL, 'null', 'null'),
+ (3, 2, 2, 'x', 'y', 'z', true, 1e-20, 1, '-Infinity', 1e300, 'infinity',
+  'infinity', '-infinity', NULL, '"\u0000x"', '"\u00e9"'),
+ (4, 3, 3, U&'\0001\001f', 'ü', 'é', true, 100, 10, 3.4028235e38, 5e-324, '-infinity',
+  '2000-01-01 00:00:00+00', '2000-01-01 00:00:00.000001', NULL, '1e5', '-0.0'),
+ (5, 4, 4, 'a', 'b', 'c', true, 0.10, 2, 1e-10, -1.5e-7, '9999-12-31',
+  '0001-01-01 00:00:00+00', '2024-12-31 23:59:59.99', NULL, '{"a":{"b":{"c":[[[]]]}}}', '{"\\u00e9": "\\n"}');
+)sql");
+  const auto deliveries = m.queue->take(7, 10s);
+  REQUIRE(deliveries.size() == 7);
+  std::map<std::string, std::string> published;
+  for (const auto& d : deliveries) {
+    published[json::dump(json::parse(d.body).at("instance_pk"))] = raw_instance_data(d.body);
+  }
+  bool client = false;
+  const auto server_lines =
+      dump_lines(m.config_path, "every", master::DumpFormatting::kServer, &client);
+  CHECK_FALSE(client);
+  const auto client_lines =
+      dump_lines(m.config_path, "every", master::DumpFormatting::kAuto, &client);
+  CHECK(client);  // every column has a type the client formats
+  REQUIRE(server_lines.size() == 7);
+  REQUIRE(client_lines.size() == 7);
+  for (std::size_t i = 0; i < 7; ++i) {
+    CAPTURE(i);
+    CHECK(client_lines[i] == server_lines[i]);
+    const std::string pk = json::dump(json::parse(server_lines[i]).at("Id"));
+    REQUIRE(published.count(pk) == 1);
+    CHECK(server_lines[i] == published[pk]);
+  }
+  // the pipeline's default is the client formatting
+  const Cli c = run(m.config_path, "bulk-dump -c every -o -");
+  REQUIRE_MESSAGE(c.rc == 0, c.err);
+  auto cli_lines = lines_of(c.out);
+  cli_lines.erase(cli_lines.begin());
+  CHECK(cli_lines == client_lines);
+}
+
+TEST_CASE("bulk-dump falls back to the server's formatting for the types it does not format") {
+  const char* const schema = R"sql(
+CREATE TABLE other (id integer PRIMARY KEY, tags text[], span interval, b bytea, t time);
+)sql";
+  const char* const models = R"toml(
+[[master.model]]
+cqrs_id = "other"
+table = "other"
+)toml";
+  MasterFixture m(schema, models, {"other"});
+  m.sql(
+      R"sql(INSERT INTO other VALUES (1, '{a,"b c"}', '1 day 2 hours', '\x00ff', '12:00:01.5'))sql");
+  bool client = true;
+  const auto auto_lines =
+      dump_lines(m.config_path, "other", master::DumpFormatting::kAuto, &client);
+  CHECK_FALSE(client);
+  const auto server_lines =
+      dump_lines(m.config_path, "other", master::DumpFormatting::kServer, &client);
+  CHECK(auto_lines == server_lines);
+}

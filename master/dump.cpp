@@ -5,7 +5,9 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <set>
 #include <unistd.h>
 #include <utility>
 
@@ -86,7 +88,271 @@ void write_all(std::FILE* out, std::string& buf) {
   buf.clear();
 }
 
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+// PostgreSQL's IsValidJsonNumber(): -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+bool is_json_number(std::string_view s) {
+  std::size_t i = 0;
+  const auto digits = [&] {
+    const std::size_t from = i;
+    while (i < s.size() && is_digit(s[i]))
+      ++i;
+    return i > from;
+  };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i < s.size() && s[i] == '0') {
+    ++i;
+  } else if (i < s.size() && s[i] >= '1' && s[i] <= '9') {
+    digits();
+  } else {
+    return false;
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == s.size();
+}
+
+[[noreturn]] void bad_timestamp(std::string_view text) {
+  std::string m = "unexpected timestamp text from the server: ";
+  m.append(text);
+  throw Error(m);
+}
+
+// cqrs.django_ts() / django_ts_naive() of a timestamp whose text output (DateStyle ISO,
+// TimeZone UTC) is `t`: to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS[.US]') (YYYY
+// without the era: 44 BC is "0044") + "+00:00" for timestamptz; `t::text` for infinities.
+void append_django_ts(std::string& out, std::string_view t, bool with_zone) {
+  if (t == "infinity" || t == "-infinity") {
+    append_pg_json_string(out, t);
+    return;
+  }
+  std::string_view v = t;
+  if (v.size() > 3 && v.substr(v.size() - 3) == " BC") v.remove_suffix(3);
+  if (with_zone) {
+    if (v.size() < 3 || v.substr(v.size() - 3) != "+00") bad_timestamp(t);
+    v.remove_suffix(3);
+  }
+  // YYYY[Y...]-MM-DD HH:MM:SS[.f{1,6}]
+  std::size_t i = 0;
+  while (i < v.size() && is_digit(v[i]))
+    ++i;
+  if (i < 4) bad_timestamp(t);
+  static constexpr std::string_view kShape = "-dd-dd dd:dd:dd";
+  if (v.size() < i + kShape.size()) bad_timestamp(t);
+  for (std::size_t k = 0; k < kShape.size(); ++k) {
+    const char c = v[i + k];
+    if (kShape[k] == 'd' ? !is_digit(c) : c != kShape[k]) bad_timestamp(t);
+  }
+  i += kShape.size();
+  std::size_t frac = 0;
+  if (i < v.size()) {
+    if (v[i] != '.') bad_timestamp(t);
+    frac = v.size() - i - 1;
+    if (frac < 1 || frac > 6) bad_timestamp(t);
+    for (std::size_t k = i + 1; k < v.size(); ++k) {
+      if (!is_digit(v[k])) bad_timestamp(t);
+    }
+  }
+  out.push_back('"');
+  out.append(v);
+  if (frac > 0) out.append(6 - frac, '0');
+  if (with_zone) out.append("+00:00");
+  out.push_back('"');
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 }  // namespace
+
+std::optional<ClientKind> client_kind(std::uint32_t type_oid) {
+  switch (type_oid) {
+    case 20:    // int8
+    case 21:    // int2
+    case 23:    // int4
+    case 700:   // float4
+    case 701:   // float8
+    case 1700:  // numeric
+      return ClientKind::kNumber;
+    case 16:  // bool
+      return ClientKind::kBool;
+    case 25:    // text
+    case 1042:  // bpchar
+    case 1043:  // varchar
+    case 1082:  // date (json writes it as ISO text, like DateStyle ISO)
+    case 2950:  // uuid
+      return ClientKind::kString;
+    case 114:   // json
+    case 3802:  // jsonb
+      return ClientKind::kJson;
+    case 1184:  // timestamptz
+      return ClientKind::kTimestampTz;
+    case 1114:  // timestamp
+      return ClientKind::kTimestamp;
+    default:
+      return std::nullopt;
+  }
+}
+
+void append_pg_json_string(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  std::size_t run = 0;  // start of the pending unescaped run
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(text.substr(run, i - run));
+    run = i + 1;
+    switch (c) {
+      case '\b':
+        out.append("\\b");
+        break;
+      case '\f':
+        out.append("\\f");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      default:
+        out.append("\\u00");
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0xF]);
+    }
+  }
+  out.append(text.substr(run));
+  out.push_back('"');
+}
+
+void append_client_value(std::string& out, ClientKind kind, std::string_view text) {
+  switch (kind) {
+    case ClientKind::kNumber:
+      if (is_json_number(text)) {
+        out.append(text);
+      } else {
+        append_pg_json_string(out, text);  // NaN, Infinity
+      }
+      return;
+    case ClientKind::kBool:
+      out.append(text == "t" ? "true" : "false");
+      return;
+    case ClientKind::kString:
+      append_pg_json_string(out, text);
+      return;
+    case ClientKind::kJson:
+      out.append(text);
+      return;
+    case ClientKind::kTimestampTz:
+      append_django_ts(out, text, true);
+      return;
+    case ClientKind::kTimestamp:
+      append_django_ts(out, text, false);
+      return;
+  }
+}
+
+void decode_copy_text_row(std::string_view row, std::vector<std::string>& storage,
+                          std::vector<std::optional<std::string_view>>& fields) {
+  if (!row.empty() && row.back() == '\n') row.remove_suffix(1);
+  fields.clear();
+  // one slot per field, sized first: views into earlier slots must survive
+  const auto count = static_cast<std::size_t>(std::count(row.begin(), row.end(), '\t')) + 1;
+  if (storage.size() < count) storage.resize(count);
+  std::size_t start = 0;
+  for (;;) {
+    std::size_t end = row.find('\t', start);
+    if (end == std::string_view::npos) end = row.size();
+    const std::string_view raw = row.substr(start, end - start);
+    if (raw == "\\N") {
+      fields.emplace_back(std::nullopt);
+    } else if (raw.find('\\') == std::string_view::npos) {
+      fields.emplace_back(raw);
+    } else {
+      std::string& s = storage[fields.size()];
+      s.clear();
+      for (std::size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i] != '\\') {
+          s.push_back(raw[i]);
+          continue;
+        }
+        if (++i == raw.size()) throw Error("COPY text row: a field ends with a backslash");
+        const char c = raw[i];
+        switch (c) {
+          case 'b':
+            s.push_back('\b');
+            break;
+          case 'f':
+            s.push_back('\f');
+            break;
+          case 'n':
+            s.push_back('\n');
+            break;
+          case 'r':
+            s.push_back('\r');
+            break;
+          case 't':
+            s.push_back('\t');
+            break;
+          case 'v':
+            s.push_back('\v');
+            break;
+          case 'x': {
+            int v = 0;
+            int n = 0;
+            while (n < 2 && i + 1 < raw.size() && hex_value(raw[i + 1]) >= 0) {
+              v = v * 16 + hex_value(raw[++i]);
+              ++n;
+            }
+            if (n == 0) {
+              s.push_back('x');
+            } else {
+              s.push_back(static_cast<char>(v));
+            }
+            break;
+          }
+          default:
+            if (c >= '0' && c <= '7') {
+              int v = c - '0';
+              for (int n = 1; n < 3 && i + 1 < raw.size() && raw[i + 1] >= '0' && raw[i + 1] <= '7';
+                   ++n) {
+                v = v * 8 + (raw[++i] - '0');
+              }
+              s.push_back(static_cast<char>(v & 0xFF));
+            } else {
+              s.push_back(c);
+            }
+        }
+      }
+      fields.emplace_back(std::string_view(s));
+    }
+    if (end == row.size()) break;
+    start = end + 1;
+  }
+}
 
 std::string dump_select(const RowSql& r) {
   std::string sql = "SELECT (";
@@ -232,9 +498,99 @@ void AtomicFile::commit() {
   committed_ = true;
 }
 
+namespace {
+
+// The client-formatted dump of a model: one text COPY of the columns json_build_object()
+// reads, in row_sql()'s pair order, and how to write each.
+struct ClientPlan {
+  std::string copy_sql;
+  std::vector<std::string> keys;  // `"name" : ` as json_build_object writes the key
+  std::vector<ClientKind> kinds;
+};
+
+constexpr const char* kColumnTypes = R"sql(
+SELECT a.attname::text, (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END)::bigint
+FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
+)sql";
+
+// row_sql()'s json_build_object call, reproduced by the client; nullopt when the model is not
+// one it reproduces exactly: a serializer, more pairs than one call takes (the calls are then
+// merged through jsonb, which reorders keys), or a column type client_kind() does not know.
+std::optional<ClientPlan> client_plan(pqxx::transaction_base& txn, const MasterModel& model,
+                                      const TableInfo& info, const RowSql& rs, const SqlQuoter& q) {
+  if (model.serializer) return std::nullopt;
+  std::string table = q.name(info.table.schema);
+  table.append(".").append(q.name(info.table.name));
+  std::map<std::string, std::uint32_t> oids;
+  for (const auto& row : txn.exec_params(kColumnTypes, table)) {
+    oids[row[0].as<std::string>()] = static_cast<std::uint32_t>(row[1].as<std::int64_t>());
+  }
+  const Column* pk = info.column(info.primary_key);
+  if (pk == nullptr) return std::nullopt;
+  // row_sql()'s fields: the key, then the table's columns in order (model.fields when set)
+  std::vector<const Column*> fields{pk};
+  const std::set<std::string> wanted(model.fields.begin(), model.fields.end());
+  for (const auto& c : info.columns) {
+    if (c.name == info.primary_key || c.name == "cqrs_revision" || c.name == "cqrs_updated") {
+      continue;
+    }
+    if (wanted.empty() || wanted.count(c.name) != 0) fields.push_back(&c);
+  }
+  if (fields.size() + 2 > 45) return std::nullopt;  // capture.cpp's kPairsPerCall
+  const auto oid_of = [&](const std::string& name) -> std::uint32_t {
+    const auto it = oids.find(name);
+    return it == oids.end() ? 0 : it->second;
+  };
+  const std::uint32_t revision = oid_of("cqrs_revision");
+  if (revision != 20 && revision != 21 && revision != 23) return std::nullopt;
+  if (oid_of("cqrs_updated") != 1184) return std::nullopt;  // django_ts(timestamptz)
+
+  ClientPlan plan;
+  std::string select = "SELECT ";
+  const auto add = [&](const std::string& name, ClientKind kind, const std::string& expr) {
+    std::string key;
+    append_pg_json_string(key, name);
+    key.append(" : ");
+    plan.keys.push_back(std::move(key));
+    plan.kinds.push_back(kind);
+    if (plan.kinds.size() > 1) select.append(", ");
+    select.append(expr);
+  };
+  const auto add_column = [&](const Column& c) {
+    const auto kind = c.is_array ? std::nullopt : client_kind(oid_of(c.name));
+    if (!kind) return false;
+    // capture.cpp's value() wraps timestamps by the catalog's base type name
+    if ((*kind == ClientKind::kTimestampTz) != (c.base_type == "timestamptz")) return false;
+    if ((*kind == ClientKind::kTimestamp) != (c.base_type == "timestamp")) return false;
+    std::string expr = "n.";
+    expr.append(q.name(c.name));
+    add(c.name, *kind, expr);
+    return true;
+  };
+  if (!add_column(*pk)) return std::nullopt;
+  add("cqrs_revision", ClientKind::kNumber, "n.cqrs_revision");
+  add("cqrs_updated", ClientKind::kTimestampTz, "n.cqrs_updated");
+  for (std::size_t i = 1; i < fields.size(); ++i) {
+    if (!add_column(*fields[i])) return std::nullopt;
+  }
+  select.append(" FROM ").append(rs.from).append(" ORDER BY ").append(rs.pk);
+  plan.copy_sql = "COPY (";
+  plan.copy_sql.append(select).append(") TO STDOUT");
+  return plan;
+}
+
+struct Freer {
+  char* p;
+  ~Freer() { PQfreemem(p); }
+};
+
+}  // namespace
+
 DumpCounts dump_table(const std::string& database_url, const MasterModel& model, std::FILE* out,
                       const DumpOptions& options, std::FILE* err) {
   RowSql rs;
+  std::optional<ClientPlan> plan;
   {
     pg::Session meta(database_url, "pgcqrs bulk-dump");
     pqxx::read_transaction txn(meta.conn());
@@ -244,11 +600,18 @@ DumpCounts dump_table(const std::string& database_url, const MasterModel& model,
                         "): no cqrs_revision/cqrs_updated column; install capture first: "
                         "pgcqrs master install");
     }
-    rs = row_sql(model, info, quoter_for(txn));
+    const SqlQuoter q = quoter_for(txn);
+    rs = row_sql(model, info, q);
+    if (options.formatting == DumpFormatting::kAuto) plan = client_plan(txn, model, info, rs, q);
   }
   const std::string context = "dump " + model.cqrs_id + " from " + quoted(model.table);
   ConnPtr conn = connect_raw(database_url);
   PGconn* c = conn.get();
+  if (plan) {
+    // the client parses the text output of dates and timestamps in these settings
+    exec(c, "SET TimeZone = 'UTC'", PGRES_COMMAND_OK, context);
+    exec(c, "SET DateStyle = 'ISO, MDY'", PGRES_COMMAND_OK, context);
+  }
   exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", PGRES_COMMAND_OK, context);
 
   const bool terminal = ::isatty(fileno(err)) == 1;
@@ -267,34 +630,61 @@ DumpCounts dump_table(const std::string& database_url, const MasterModel& model,
   std::string buf;
   buf.reserve(kFlushBytes + 65536);
   buf.append(model.cqrs_id);
-  exec(c, dump_copy(rs), PGRES_COPY_OUT, context);
+  exec(c, plan ? plan->copy_sql : dump_copy(rs), PGRES_COPY_OUT, context);
 
   DumpCounts counts;
+  counts.client_formatted = plan.has_value();
+  std::uint64_t in_batch = 0;
+  const auto line = [&](const std::optional<std::string_view>& pk,
+                        const std::optional<std::string_view>& instance_data) {
+    ++counts.processed;
+    if (auto failure = append_dump_line(buf, instance_data)) {
+      std::fprintf(err, "%s\n", record_failed_message(pk ? *pk : "None", *failure).c_str());
+    } else {
+      ++counts.saved;
+    }
+    if (++in_batch == static_cast<std::uint64_t>(batch)) {
+      progress.add(in_batch);
+      in_batch = 0;
+    }
+  };
   CopyBinaryDecoder decoder;
   CopyBinaryDecoder::Fields fields;
-  std::uint64_t in_batch = 0;
+  std::vector<std::string> storage;
+  std::string object;
   for (;;) {
     char* data = nullptr;
     const int n = PQgetCopyData(c, &data, 0);
     if (n == -1) break;
     if (n == -2) throw TransientError(context + ": " + pg_message(c));
-    struct Freer {
-      char* p;
-      ~Freer() { PQfreemem(p); }
-    } freer{data};
-    decoder.feed(std::string_view(data, static_cast<std::size_t>(n)));
-    while (decoder.next(fields)) {
-      if (fields.size() != 2) bad_stream("expected 2 fields, got " + std::to_string(fields.size()));
-      ++counts.processed;
-      if (auto failure = append_dump_line(buf, fields[1])) {
-        const std::string_view pk = fields[0] ? *fields[0] : std::string_view("None");
-        std::fprintf(err, "%s\n", record_failed_message(pk, *failure).c_str());
-      } else {
-        ++counts.saved;
+    const Freer freer{data};
+    const std::string_view chunk(data, static_cast<std::size_t>(n));
+    if (plan) {
+      // text format: libpq returns one row per call
+      decode_copy_text_row(chunk, storage, fields);
+      if (fields.size() != plan->kinds.size()) {
+        throw Error("COPY text row: expected " + std::to_string(plan->kinds.size()) +
+                    " fields, got " + std::to_string(fields.size()));
       }
-      if (++in_batch == static_cast<std::uint64_t>(batch)) {
-        progress.add(in_batch);
-        in_batch = 0;
+      object.assign("{");
+      for (std::size_t i = 0; i < fields.size(); ++i) {
+        if (i != 0) object.append(", ");
+        object.append(plan->keys[i]);
+        if (fields[i]) {
+          append_client_value(object, plan->kinds[i], *fields[i]);
+        } else {
+          object.append("null");
+        }
+      }
+      object.push_back('}');
+      line(fields[0], std::string_view(object));
+    } else {
+      decoder.feed(chunk);
+      while (decoder.next(fields)) {
+        if (fields.size() != 2) {
+          bad_stream("expected 2 fields, got " + std::to_string(fields.size()));
+        }
+        line(fields[0], fields[1]);
       }
     }
     if (buf.size() >= kFlushBytes) write_all(out, buf);
@@ -305,7 +695,7 @@ DumpCounts dump_table(const std::string& database_url, const MasterModel& model,
     copy_ok = PQresultStatus(r.get()) == PGRES_COMMAND_OK;
   }
   if (!copy_ok) throw Error(context + ": " + pg_message(c));
-  decoder.finish();
+  if (!plan) decoder.finish();
   exec(c, "COMMIT", PGRES_COMMAND_OK, context);
   progress.add(in_batch);
   write_all(out, buf);

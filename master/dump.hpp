@@ -13,16 +13,50 @@
 
 namespace pgcqrs::master {
 
+// Who builds each line's JSON. kAuto: the client, from the raw columns, when every column
+// the model publishes has a type whose format is reproduced exactly (see client_kind), the
+// model has no serializer and fits one json_build_object call; the server (row_sql()) else.
+// kServer: always the server (the reference the client formatting is tested against).
+enum class DumpFormatting { kAuto, kServer };
+
 struct DumpOptions {
   int batch = 10000;      // rows between progress updates and output flushes (--batch)
   bool progress = false;  // --progress: "Processing N records ..." and the progress line
+  DumpFormatting formatting = DumpFormatting::kAuto;
 };
 
 // django-cqrs's two counters: rows read (processed) and lines written (saved).
 struct DumpCounts {
   std::uint64_t saved = 0;
   std::uint64_t processed = 0;
+  bool client_formatted = false;  // the lines were built by the client (DumpFormatting::kAuto)
 };
+
+// How json_build_object() writes a value of a type (PostgreSQL's json_categorize_type), with
+// the capture's cqrs.django_ts()/django_ts_naive() applied to timestamps.
+enum class ClientKind {
+  kNumber,       // int2/4/8, float4/8, numeric: the text output, quoted when not a JSON number
+  kBool,         // true / false
+  kString,       // text, varchar, bpchar, uuid, date: the text output as a JSON string
+  kJson,         // json, jsonb: the text output as is
+  kTimestampTz,  // cqrs.django_ts(): "YYYY-MM-DD HH24:MI:SS[.US]+00:00"
+  kTimestamp,    // cqrs.django_ts_naive(): "YYYY-MM-DD HH24:MI:SS[.US]"
+};
+// The kind of a (domain-resolved) type oid; nullopt: the client does not format this type.
+std::optional<ClientKind> client_kind(std::uint32_t type_oid);
+
+// Appends to `out` the JSON text json_build_object() writes for a non-NULL value of `kind`
+// whose text output (DateStyle ISO, TimeZone UTC) is `text`. Throws Error on a timestamp text
+// of an unexpected shape.
+void append_client_value(std::string& out, ClientKind kind, std::string_view text);
+// PostgreSQL's escape_json(): `"` + the escaped text + `"`.
+void append_pg_json_string(std::string& out, std::string_view text);
+
+// Splits one row of `COPY ... TO STDOUT` text format (with or without its final newline) into
+// its fields, unescaped into `storage` (NULL, `\N`, gives nullopt). Views stay valid until the
+// next call with the same storage. Throws Error on a malformed row.
+void decode_copy_text_row(std::string_view row, std::vector<std::string>& storage,
+                          std::vector<std::optional<std::string_view>>& fields);
 
 // The statement that streams the dump: one row per table row, in primary-key order, with two
 // columns: the key as text (for error messages) and the SAVE instance_data exactly as the
