@@ -6,6 +6,7 @@
 #include <ostream>
 
 #include "common/error.hpp"
+#include "common/pg/error.hpp"
 #include "common/pg/url.hpp"
 #include "common/sql_name.hpp"
 #include "master/table_info.hpp"
@@ -29,30 +30,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
     s.remove_suffix(1);
   return s;
-}
-
-// The server's message on one line: its ERROR, DETAIL and HINT texts, without the prefixes.
-std::string sql_cause(const std::exception& e) {
-  std::string out;
-  std::string_view what = e.what();
-  while (!what.empty()) {
-    const std::size_t nl = what.find('\n');
-    std::string_view line = what.substr(0, nl);
-    what.remove_prefix(nl == std::string_view::npos ? what.size() : nl + 1);
-    bool keep = false;
-    for (const std::string_view prefix : {"ERROR:", "FATAL:", "DETAIL:", "HINT:"}) {
-      if (line.substr(0, prefix.size()) == prefix) {
-        line.remove_prefix(prefix.size());
-        keep = true;
-        break;
-      }
-    }
-    line = trim(line);
-    if (!keep || line.empty()) continue;  // LINE n:, the caret, CONTEXT: repeat the input
-    if (!out.empty()) out += "; ";
-    out += line;
-  }
-  return out.empty() ? pg::one_line(e.what()) : out;
 }
 
 void python_repr(std::string& out, const json::Json& pk) {
@@ -211,7 +188,8 @@ DeletedDiffMasterReport deleted_diff_master(pqxx::connection& conn, const Master
                            ": connection lost (" + pg::one_line(e.what()) + ")");
     } catch (const pqxx::sql_error& e) {
       ++report.bad_lines;
-      err << "line " << number << ": skipped: " << sql_cause(e) << '\n' << std::flush;
+      err << "line " << number << ": skipped: " << pg::server_message_detailed(e) << '\n'
+          << std::flush;
       continue;
     }
     report.checked += pks.pks.size();

@@ -7,6 +7,7 @@
 
 #include "common/error.hpp"
 #include "common/filter.hpp"
+#include "common/pg/error.hpp"
 #include "common/pg/session.hpp"
 #include "common/progress.hpp"
 #include "master/capture.hpp"
@@ -15,27 +16,7 @@
 #include "master/table_info.hpp"
 
 namespace pgcqrs::master {
-namespace {
-
-std::vector<const char*> pointers(const std::vector<std::optional<std::string>>& params) {
-  std::vector<const char*> p;
-  p.reserve(params.size());
-  for (const auto& v : params)
-    p.push_back(v ? v->c_str() : nullptr);
-  return p;
-}
-
-std::string sql_cause(const pqxx::sql_error& e) {
-  std::string m = e.what();
-  if (m.rfind("ERROR:", 0) == 0) m.erase(0, 6);
-  while (!m.empty() && m.front() == ' ')
-    m.erase(0, 1);
-  const auto nl = m.find('\n');
-  if (nl != std::string::npos) m.erase(nl);
-  return m;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 std::string_view trim_line(std::string_view line) {
   const auto space = [](char c) {
@@ -95,7 +76,7 @@ DiffMasterReport diff_master(const Config& config, const DiffMasterOptions& opti
   const std::string first_sql = batch_sql(false);
   const std::string next_sql = batch_sql(true);
   const std::string limit = std::to_string(std::max(1, options.batch));
-  const std::vector<const char*> params = pointers(filter.params);
+  const std::vector<const char*> params = pg::param_pointers(filter.params);
 
   DiffMasterReport report;
   std::unique_ptr<Progress> progress;  // stdout is the data: a live line on stderr, if a terminal
@@ -109,7 +90,7 @@ DiffMasterReport diff_master(const Config& config, const DiffMasterOptions& opti
     try {
       rows = txn.exec_params(last ? next_sql : first_sql, pqxx::prepare::make_dynamic_params(p));
     } catch (const pqxx::data_exception& e) {
-      throw CommandError("Bad filter kwargs! " + sql_cause(e));
+      throw CommandError("Bad filter kwargs! " + pg::server_message(e));
     }
     const auto count = static_cast<std::uint64_t>(rows.size());
     if (count == 0) break;

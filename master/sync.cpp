@@ -11,6 +11,7 @@
 #include "common/amqp/connection.hpp"
 #include "common/amqp/error.hpp"
 #include "common/error.hpp"
+#include "common/pg/error.hpp"
 #include "common/pg/session.hpp"
 #include "common/progress.hpp"
 #include "master/capture.hpp"
@@ -26,25 +27,6 @@ using Clock = std::chrono::steady_clock;
 // Failures printed one by one before they are only counted (a broadcast nobody is bound for
 // would otherwise print one line per row).
 constexpr std::uint64_t kFailuresShown = 10;
-
-std::vector<const char*> pointers(const std::vector<std::optional<std::string>>& params) {
-  std::vector<const char*> p;
-  p.reserve(params.size());
-  for (const auto& v : params)
-    p.push_back(v ? v->c_str() : nullptr);
-  return p;
-}
-
-// The server's message without libpq's "ERROR:  " prefix and trailing newline, first line only.
-std::string sql_cause(const pqxx::sql_error& e) {
-  std::string m = e.what();
-  if (m.rfind("ERROR:", 0) == 0) m.erase(0, 6);
-  while (!m.empty() && m.front() == ' ')
-    m.erase(0, 1);
-  const auto nl = m.find('\n');
-  if (nl != std::string::npos) m.erase(nl);
-  return m;
-}
 
 bool stream_is_terminal(std::FILE* f) {
   return f != nullptr && ::isatty(::fileno(f)) == 1;
@@ -174,12 +156,13 @@ SyncReport Syncer::run(const CompiledFilter& selection, const SyncOptions& optio
       return txn.exec_params(sql, pqxx::prepare::make_dynamic_params(p));
     } catch (const pqxx::data_exception& e) {
       // a value the column's type refuses (`{"id": "abc"}`) shows up at the first statement
-      if (bad_values_are_filter_errors) throw CommandError("Bad filter kwargs! " + sql_cause(e));
-      throw MessageError(sql_cause(e));
+      if (bad_values_are_filter_errors)
+        throw CommandError("Bad filter kwargs! " + pg::server_message(e));
+      throw MessageError(pg::server_message(e));
     }
   };
 
-  std::vector<const char*> params = pointers(selection.params);
+  std::vector<const char*> params = pg::param_pointers(selection.params);
   SyncReport report;
 
   // --progress: django-cqrs's header and progress on `out` (stdout), live when it is a

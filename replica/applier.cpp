@@ -269,12 +269,8 @@ std::int32_t key_hash(const std::string& cqrs_id, const std::string& pk_text) {
   return static_cast<std::int32_t>(h);
 }
 
-// `{h1,h2,...}`: the rows' key hashes, sorted, without repeats.
-std::string key_hashes(const Target& target, std::span<const Row> rows) {
-  std::vector<std::int32_t> hashes;
-  hashes.reserve(rows.size());
-  for (const Row& row : rows)
-    hashes.push_back(key_hash(target.model.cqrs_id, row.pk_text));
+// `{h1,h2,...}`: `hashes` sorted, without repeats, as an int4[] literal.
+std::string hash_array(std::vector<std::int32_t> hashes) {
   std::sort(hashes.begin(), hashes.end());
   hashes.erase(std::unique(hashes.begin(), hashes.end()), hashes.end());
   std::string out = "{";
@@ -286,21 +282,22 @@ std::string key_hashes(const Target& target, std::span<const Row> rows) {
   return out;
 }
 
-// `{h1,h2,...}` of the given key texts, sorted, without repeats.
+// The rows' advisory-lock hashes.
+std::string key_hashes(const Target& target, std::span<const Row> rows) {
+  std::vector<std::int32_t> hashes;
+  hashes.reserve(rows.size());
+  for (const Row& row : rows)
+    hashes.push_back(key_hash(target.model.cqrs_id, row.pk_text));
+  return hash_array(std::move(hashes));
+}
+
+// The advisory-lock hashes of `pk_texts` of `cqrs_id` (lock_keys()).
 std::string key_hashes(const std::string& cqrs_id, const std::vector<std::string>& pk_texts) {
   std::vector<std::int32_t> hashes;
   hashes.reserve(pk_texts.size());
   for (const auto& pk : pk_texts)
     hashes.push_back(key_hash(cqrs_id, pk));
-  std::sort(hashes.begin(), hashes.end());
-  hashes.erase(std::unique(hashes.begin(), hashes.end()), hashes.end());
-  std::string out = "{";
-  for (const std::int32_t h : hashes) {
-    if (out.size() > 1) out += ',';
-    out += std::to_string(h);
-  }
-  out += '}';
-  return out;
+  return hash_array(std::move(hashes));
 }
 
 std::string call_sql(const Target& target) {

@@ -10,6 +10,7 @@
 
 #include "common/error.hpp"
 #include "common/filter.hpp"
+#include "common/pg/error.hpp"
 #include "common/pg/url.hpp"
 #include "common/progress.hpp"
 #include "common/sql_name.hpp"
@@ -67,30 +68,6 @@ bool is_json_number(std::string_view s) {
   return i == s.size();
 }
 
-// The server's message on one line: its ERROR, DETAIL and HINT texts, without the prefixes.
-std::string sql_cause(const std::exception& e) {
-  std::string out;
-  std::string_view what = e.what();
-  while (!what.empty()) {
-    const std::size_t nl = what.find('\n');
-    std::string_view line = what.substr(0, nl);
-    what.remove_prefix(nl == std::string_view::npos ? what.size() : nl + 1);
-    bool keep = false;
-    for (const std::string_view prefix : {"ERROR:", "FATAL:", "DETAIL:", "HINT:"}) {
-      if (line.substr(0, prefix.size()) == prefix) {
-        line.remove_prefix(prefix.size());
-        keep = true;
-        break;
-      }
-    }
-    line = trim(line);
-    if (!keep || line.empty()) continue;  // LINE n:, the caret, CONTEXT: repeat the input
-    if (!out.empty()) out += "; ";
-    out += line;
-  }
-  return out.empty() ? pg::one_line(e.what()) : out;
-}
-
 // What the deleted commands need of a model's table.
 struct KeyedTable {
   TableInfo info;
@@ -126,15 +103,6 @@ KeyedTable keyed_table(pqxx::transaction_base& txn, const ReplicaModel& m) {
   if (r.empty()) throw CommandError(which + ": primary key column vanished; run again");
   out.key_type = r[0][0].as<std::string>();
   out.numeric = r[0][1].as<bool>();
-  return out;
-}
-
-// Parameter pointers for exec_params: nullptr binds NULL.
-std::vector<const char*> pointers(const std::vector<std::optional<std::string>>& params) {
-  std::vector<const char*> out;
-  out.reserve(params.size());
-  for (const auto& p : params)
-    out.push_back(p ? p->c_str() : nullptr);
   return out;
 }
 
@@ -271,7 +239,7 @@ DeletedDiffReport deleted_diff_replica(pqxx::connection& conn, const ReplicaConf
                                " LIMIT $" + std::to_string(n + 2);
   const std::string count_sql = "SELECT count(*)" + from;
 
-  std::vector<const char*> params = pointers(filter.params);
+  std::vector<const char*> params = pg::param_pointers(filter.params);
   const std::string limit = std::to_string(options.batch);
   const auto run = [&](const std::string& sql, const std::vector<const char*>& p,
                        bool filter_check) {
@@ -281,7 +249,7 @@ DeletedDiffReport deleted_diff_replica(pqxx::connection& conn, const ReplicaConf
       // a value the column's type refuses (`{"id": "abc"}`) shows up at the first statement
       const std::string cls = e.sqlstate().substr(0, 2);
       if (filter_check && options.filter && (cls == "22" || cls == "42")) {
-        throw CommandError("Bad filter kwargs! " + sql_cause(e));
+        throw CommandError("Bad filter kwargs! " + pg::server_message_detailed(e));
       }
       throw;
     }
@@ -407,7 +375,8 @@ DeletedSyncReport deleted_sync_replica(pqxx::connection& conn, const ReplicaConf
                            "); the line may or may not be applied; running it again is safe");
     } catch (const pqxx::sql_error& e) {
       ++report.bad_lines;
-      err << "line " << number << ": not deleted: " << sql_cause(e) << '\n' << std::flush;
+      err << "line " << number << ": not deleted: " << pg::server_message_detailed(e) << '\n'
+          << std::flush;
       continue;
     }
     shown.add(pks.pks.size());

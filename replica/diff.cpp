@@ -4,6 +4,7 @@
 #include <string>
 
 #include "common/error.hpp"
+#include "common/pg/error.hpp"
 #include "common/pg/session.hpp"
 #include "replica/table_info.hpp"
 
@@ -19,16 +20,6 @@ std::string_view trim(std::string_view line) {
   while (!line.empty() && space(line.back()))
     line.remove_suffix(1);
   return line;
-}
-
-std::string sql_cause(const pqxx::sql_error& e) {
-  std::string m = e.what();
-  if (m.rfind("ERROR:", 0) == 0) m.erase(0, 6);
-  while (!m.empty() && m.front() == ' ')
-    m.erase(0, 1);
-  const auto nl = m.find('\n');
-  if (nl != std::string::npos) m.erase(nl);
-  return m;
 }
 
 std::string key_text(const json::Json& k) {
@@ -206,7 +197,7 @@ DiffReplicaReport diff_replica(const Config& config, std::istream& in, std::FILE
       pqxx::nontransaction txn(db.conn());
       r = txn.exec_prepared("diff_replica", keys_param, revs_param);
     } catch (const pqxx::data_exception& e) {
-      skip("a primary key is not a value of the key column's type: " + sql_cause(e));
+      skip("a primary key is not a value of the key column's type: " + pg::server_message(e));
       continue;
     }
     if (r.empty()) continue;

@@ -2,8 +2,10 @@
 #pragma once
 
 #include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/error.hpp"
 
@@ -30,6 +32,15 @@ class SqlError : public Error {
  private:
   std::string sqlstate_;
 };
+
+// For one-line reports of a failed statement (resync commands): the server's first message line
+// without libpq's "ERROR:  " prefix.
+std::string server_message(const std::exception& e);
+// The same with the DETAIL and HINT lines joined by "; " (LINE, caret and CONTEXT dropped).
+std::string server_message_detailed(const std::exception& e);
+
+// Pointers to bind text parameters through libpq: nullptr for SQL NULL. Valid while `params` is.
+std::vector<const char*> param_pointers(const std::vector<std::optional<std::string>>& params);
 
 // What a retry loop does about a failure.
 enum class FailureKind {
