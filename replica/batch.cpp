@@ -207,6 +207,7 @@ Plan Batch::newest_per_row() {
   Plan plan;
   std::unordered_map<std::string, std::size_t> group_of;  // cqrs_id -> index in plan.groups
   std::unordered_map<std::string, std::size_t> row_of;    // cqrs_id \0 pk -> index in its rows
+  row_of.reserve(entries_.size());
   for (auto& [target, row] : entries_) {
     const std::string& id = target->model.cqrs_id;
     const auto [g, new_group] = group_of.try_emplace(id, plan.groups.size());

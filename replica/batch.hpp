@@ -102,6 +102,8 @@ class Batch {
   // Adds an already mapped row.
   void add(const Target& target, Row row);
 
+  // Room for `n` events (a bulk load knows its batch size).
+  void reserve(std::size_t n) { entries_.reserve(n); }
   [[nodiscard]] std::size_t size() const noexcept { return entries_.size(); }
   [[nodiscard]] bool empty() const noexcept { return entries_.empty(); }
   void clear() noexcept { entries_.clear(); }

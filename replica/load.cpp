@@ -6,6 +6,7 @@
 #include <cctype>
 #include <future>
 #include <map>
+#include <stdexcept>
 #include <utility>
 
 #include "common/error.hpp"
@@ -20,6 +21,7 @@
 #include "common/progress.hpp"
 #include "replica/applier.hpp"
 #include "replica/install.hpp"
+#include "replica/load_fast.hpp"
 
 namespace pgcqrs::replica {
 namespace {
@@ -156,34 +158,6 @@ bool is_json_column(const Column& c) {
   return c.base_type == "json" || c.base_type == "jsonb";
 }
 
-void copy_escape(std::string& out, std::string_view s) {
-  std::size_t from = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    const char* esc = nullptr;
-    switch (c) {
-      case '\\':
-        esc = "\\\\";
-        break;
-      case '\t':
-        esc = "\\t";
-        break;
-      case '\n':
-        esc = "\\n";
-        break;
-      case '\r':
-        esc = "\\r";
-        break;
-      default:
-        continue;
-    }
-    out.append(s.data() + from, i - from);
-    out.append(esc);
-    from = i + 1;
-  }
-  out.append(s.data() + from, s.size() - from);
-}
-
 }  // namespace
 
 bool copy_compatible(const Target& target) {
@@ -258,21 +232,11 @@ void clear_table(pqxx::connection& conn, const Target& target) {
 
 namespace {
 
-// Rows with the same columns as COPY text-format lines.
-struct CopyChunk {
-  std::vector<std::size_t> columns;
-  std::string data;
-};
-
 // The lines of one transaction, read and mapped (on the read-ahead thread).
-struct ReadBatch {
-  Plan plan;
-  std::vector<std::pair<std::uint64_t, std::string>> messages;  // (line, message)
-  std::uint64_t first = 0;                                      // first and last line number
-  std::uint64_t last = 0;
-  std::size_t taken = 0;  // lines read
+struct ReadBatch : LoadBatch {
+  std::uint64_t last = 0;  // last line number
+  std::size_t taken = 0;   // lines read
   bool eof = false;
-  std::vector<CopyChunk> copy;  // the plan's rows as COPY text, when asked for
 };
 
 // Runs work(from, to) over [0, n) in two halves, one on another thread, when n is worth it
@@ -289,45 +253,84 @@ void in_two(std::size_t n, const Work& work) {
   other.get();
 }
 
-ReadBatch read_batch(const Target& target, std::istream& in, std::size_t batch_size,
-                     std::uint64_t& line_number, bool copy) {
-  ReadBatch b;
-  b.first = line_number + 1;
+ReadBatch read_batch(const Target& target, const FastLineMapper& fast, std::istream& in,
+                     std::size_t batch_size, std::uint64_t& line_number, bool copy) {
+  const std::uint64_t first = line_number + 1;
   std::vector<std::string> lines;
   lines.reserve(std::min<std::size_t>(batch_size, 100000));
   std::string line;
+  bool eof = false;
   while (lines.size() < batch_size) {
     if (!std::getline(in, line)) {
-      b.eof = true;
+      eof = true;
       break;
     }
     lines.push_back(std::move(line));
   }
-  b.taken = lines.size();
-  line_number += b.taken;
+  const std::size_t taken = lines.size();
+  line_number += taken;
+  // the fast path only serves COPY: the guarded upsert needs every row in full anyway
+  ReadBatch b{prepare_batch(target, copy ? &fast : nullptr, std::move(lines), first, copy)};
   b.last = line_number;
+  b.taken = taken;
+  b.eof = eof;
+  return b;
+}
+
+}  // namespace
+
+LoadBatch prepare_batch(const Target& target, const FastLineMapper* fast,
+                        std::vector<std::string> lines, std::uint64_t first, bool copy) {
+  LoadBatch b;
+  b.first = first;
+  // A fast line's COPY text, in the text of the half that mapped it (size 0: a slow line).
+  struct FastText {
+    std::size_t half = 0;
+    std::size_t offset = 0;
+    std::size_t size = 0;
+  };
+  std::vector<FastText> fast_text(fast != nullptr ? lines.size() : 0);
+  std::string text[2];
   std::vector<PreparedLine> prepared(lines.size());
   in_two(lines.size(), [&](std::size_t from, std::size_t to) {
+    const std::size_t half = from == 0 ? 0 : 1;
+    FastLineMapper::Scratch scratch;
+    if (fast != nullptr) text[half].reserve((to - from) * 192);
     for (std::size_t i = from; i < to; ++i) {
-      prepared[i] = prepare_line(target, lines[i], b.first + i);
+      if (fast != nullptr) {
+        Row row;
+        const std::size_t offset = text[half].size();
+        if (fast->map(lines[i], row, text[half], scratch)) {
+          row.delivery = first + i;
+          prepared[i].row = std::move(row);
+          fast_text[i] = {half, offset, text[half].size() - offset};
+          continue;  // the line stays, for materialize()
+        }
+      }
+      prepared[i] = prepare_line(target, lines[i], first + i);
       std::string().swap(lines[i]);
     }
   });
   Batch batch;
+  batch.reserve(prepared.size());
   for (std::size_t i = 0; i < prepared.size(); ++i) {
     PreparedLine& p = prepared[i];
     if (!p.row) {
-      b.messages.emplace_back(b.first + i, std::move(p.message));
+      b.messages.emplace_back(first + i, std::move(p.message));
       continue;
     }
     batch.add(target, std::move(*p.row));
   }
   prepared.clear();
   b.plan = batch.newest_per_row();
+  b.lazy =
+      std::any_of(fast_text.begin(), fast_text.end(), [](const FastText& t) { return t.size > 0; });
+  if (b.lazy) b.lazy_lines = std::move(lines);
   if (copy) {
-    // COPY lines per column set, each half of the rows encoded on its own thread
+    // COPY lines per column set
     std::map<std::vector<std::size_t>, std::size_t> chunk_of;
     std::vector<std::pair<const Row*, std::size_t>> rows;
+    rows.reserve(b.plan.row_count());
     for (const Group& g : b.plan.groups) {
       for (const Row& row : g.rows) {
         const auto [it, added] = chunk_of.try_emplace(row.columns, b.copy.size());
@@ -335,22 +338,76 @@ ReadBatch read_batch(const Target& target, std::istream& in, std::size_t batch_s
         rows.emplace_back(&row, it->second);
       }
     }
-    std::vector<std::string> second(b.copy.size());
-    in_two(rows.size(), [&](std::size_t from, std::size_t to) {
-      const bool first_half = from == 0;
-      for (std::size_t i = from; i < to; ++i) {
-        std::string& out = first_half ? b.copy[rows[i].second].data : second[rows[i].second];
-        if (out.empty()) out.reserve((to - from) * 256);
-        copy_text(out, target, *rows[i].first);
+    const auto fast_span = [&](const Row& row) -> const FastText* {
+      if (fast_text.empty()) return nullptr;
+      const FastText& t = fast_text[row.delivery - first];
+      return t.size > 0 ? &t : nullptr;
+    };
+    const auto slow_rows = static_cast<std::size_t>(std::count_if(
+        rows.begin(), rows.end(), [&](const auto& r) { return fast_span(*r.first) == nullptr; }));
+    if (slow_rows < 256) {
+      // the fast path wrote (nearly) every line already: one copy of each, in plan order
+      std::vector<std::size_t> size(b.copy.size(), 0);
+      for (const auto& [row, c] : rows) {
+        const FastText* t = fast_span(*row);
+        size[c] += t != nullptr ? t->size : 256;
       }
-    });
-    for (std::size_t c = 0; c < b.copy.size(); ++c)
-      b.copy[c].data += second[c];
+      for (std::size_t c = 0; c < b.copy.size(); ++c)
+        b.copy[c].data.reserve(size[c]);
+      for (const auto& [row, c] : rows) {
+        if (const FastText* t = fast_span(*row)) {
+          b.copy[c].data.append(text[t->half], t->offset, t->size);
+        } else {
+          copy_text(b.copy[c].data, target, *row);
+        }
+      }
+    } else {
+      // copy_text() is most of the work: each half of the rows encoded on its own thread
+      std::vector<std::string> second(b.copy.size());
+      in_two(rows.size(), [&](std::size_t from, std::size_t to) {
+        const bool first_half = from == 0;
+        for (std::size_t i = from; i < to; ++i) {
+          std::string& out = first_half ? b.copy[rows[i].second].data : second[rows[i].second];
+          if (out.empty()) out.reserve((to - from) * 256);
+          const Row& row = *rows[i].first;
+          if (const FastText* t = fast_span(row)) {
+            out.append(text[t->half], t->offset, t->size);
+          } else {
+            copy_text(out, target, row);
+          }
+        }
+      });
+      for (std::size_t c = 0; c < b.copy.size(); ++c)
+        b.copy[c].data += second[c];
+    }
   }
   return b;
 }
 
-}  // namespace
+void materialize(const Target& target, LoadBatch& b) {
+  if (!b.lazy) return;
+  std::vector<Row*> rows;
+  for (Group& g : b.plan.groups) {
+    for (Row& row : g.rows) {
+      if (!b.lazy_lines[row.delivery - b.first].empty()) rows.push_back(&row);
+    }
+  }
+  in_two(rows.size(), [&](std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i < to; ++i) {
+      Row& row = *rows[i];
+      PreparedLine p = prepare_line(target, b.lazy_lines[row.delivery - b.first], row.delivery);
+      if (!p.row || p.row->pk_text != row.pk_text || p.row->revision != row.revision ||
+          p.row->columns != row.columns) {
+        throw std::logic_error("bulk-load line " + std::to_string(row.delivery) +
+                               ": the fast path and prepare_line() disagree (" +
+                               (p.row ? "pk=" + p.row->pk_text : p.reason) + ")");
+      }
+      row = std::move(*p.row);
+    }
+  });
+  b.lazy_lines.clear();
+  b.lazy = false;
+}
 
 namespace {
 
@@ -434,11 +491,12 @@ LoadCounts load_lines(pqxx::connection& conn, const Target& target, std::istream
   LoadCounts counts;
   std::uint64_t line_number = 1;
   std::atomic<bool> direct = options.copy && direct_copy_possible(conn, target);
+  const FastLineMapper mapper(target);
   // the next batch is read and mapped while the server applies this one (one read at a time,
   // so `in` and `line_number` are only ever touched by one thread)
   const auto read_next = [&] {
     return std::async(std::launch::async, [&] {
-      return read_batch(target, in, batch_size, line_number, direct.load());
+      return read_batch(target, mapper, in, batch_size, line_number, direct.load());
     });
   };
   std::future<ReadBatch> next = read_next();
@@ -466,6 +524,7 @@ LoadCounts load_lines(pqxx::connection& conn, const Target& target, std::istream
           counts.skipped += skipped;
           b.plan.groups.clear();
         }
+        materialize(target, b);  // the guarded upsert needs the rows' values
         for (const Group& g : b.plan.groups) {
           if (!target.uses_function()) {
             // the fast path: one statement per batch; on a value a column refuses, back to

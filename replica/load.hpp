@@ -62,6 +62,37 @@ struct PreparedLine {
 // saved"). The row's delivery is its line number.
 PreparedLine prepare_line(const Target& target, std::string_view line, std::uint64_t line_number);
 
+// Rows with the same columns as COPY text-format lines.
+struct CopyChunk {
+  std::vector<std::size_t> columns;
+  std::string data;
+};
+
+class FastLineMapper;
+
+// The lines of one transaction, parsed and mapped (load_lines() reads them ahead of the server).
+struct LoadBatch {
+  Plan plan;  // newest row per key (Batch::newest_per_row())
+  std::vector<std::pair<std::uint64_t, std::string>> messages;  // (line, message)
+  std::uint64_t first = 0;                                      // line number of lines[0]
+  std::vector<CopyChunk> copy;  // the plan's rows as COPY text, when asked for
+  // Lines the fast path took, by line number - first (others empty): their rows in `plan` only
+  // have signal, pk_text, revision, columns and delivery until materialize() maps them fully.
+  std::vector<std::string> lazy_lines;
+  bool lazy = false;
+};
+
+// Maps `lines` (line numbers first, first + 1, ...) as prepare_line() does, keeps the newest row
+// per key and, with `copy`, writes the COPY text of the plan's rows (copy_text()). With `fast`,
+// lines it takes skip the JSON DOM (their COPY text is byte for byte the same) and their rows
+// are lazy (see LoadBatch::lazy_lines); the others take prepare_line().
+LoadBatch prepare_batch(const Target& target, const FastLineMapper* fast,
+                        std::vector<std::string> lines, std::uint64_t first, bool copy);
+
+// Makes the lazy rows of `batch` full rows (prepare_line() of their line), for the guarded
+// upsert. Throws std::logic_error if prepare_line() disagrees with the fast path (a bug).
+void materialize(const Target& target, LoadBatch& batch);
+
 struct LoadCounts {
   std::uint64_t loaded = 0;  // lines applied or skipped by the revision rules (django counts both)
   std::uint64_t lines = 0;   // data lines read
