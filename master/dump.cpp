@@ -25,6 +25,7 @@ namespace {
 
 constexpr std::string_view kCopySignature{"PGCOPY\n\377\r\n\0", 11};
 constexpr std::size_t kFlushBytes = std::size_t{1} << 20;
+constexpr std::string_view kNotJson = "MessageError: instance_data is not valid JSON";
 
 [[noreturn]] void bad_stream(const std::string& what) {
   throw Error("COPY binary stream: " + what);
@@ -275,6 +276,52 @@ void append_client_value(std::string& out, ClientKind kind, std::string_view tex
   }
 }
 
+namespace {
+
+// A string splice_json() copies as it is: printable ASCII without `"`, `\` or `/`.
+bool copies_plain(std::string_view text) {
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c > 0x7E || c == '"' || c == '\\' || c == '/') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool append_line_value(std::string& out, ClientKind kind, std::string_view text,
+                       std::size_t outer_depth) {
+  switch (kind) {
+    case ClientKind::kNumber:
+      // splice_json() writes the number -0 as 0; NaN and infinities are plain strings
+      if (text == "-0") {
+        out.push_back('0');
+        return true;
+      }
+      break;
+    case ClientKind::kBool:
+    case ClientKind::kTimestampTz:
+    case ClientKind::kTimestamp:
+      break;  // plain ASCII, copied by splice_json()
+    case ClientKind::kString:
+      if (copies_plain(text)) {
+        out.push_back('"');
+        out.append(text);
+        out.push_back('"');
+        return true;
+      }
+      {
+        std::string escaped;
+        append_pg_json_string(escaped, text);
+        return splice_json(out, escaped, outer_depth);
+      }
+    case ClientKind::kJson:
+      return splice_json(out, text, outer_depth);
+  }
+  append_client_value(out, kind, text);
+  return true;
+}
+
 void decode_copy_text_row(std::string_view row, std::vector<std::string>& storage,
                           std::vector<std::optional<std::string_view>>& fields) {
   if (!row.empty() && row.back() == '\n') row.remove_suffix(1);
@@ -464,7 +511,7 @@ std::optional<std::string> append_dump_line(std::string& out,
   out.push_back('\n');
   if (!splice_json(out, *instance_data)) {
     out.resize(before);
-    return "MessageError: instance_data is not valid JSON";
+    return std::string(kNotJson);
   }
   return std::nullopt;
 }
@@ -504,7 +551,7 @@ namespace {
 // reads, in row_sql()'s pair order, and how to write each.
 struct ClientPlan {
   std::string copy_sql;
-  std::vector<std::string> keys;  // `"name" : ` as json_build_object writes the key
+  std::vector<std::string> keys;  // `"name":` as a dump line carries the key
   std::vector<ClientKind> kinds;
 };
 
@@ -549,9 +596,11 @@ std::optional<ClientPlan> client_plan(pqxx::transaction_base& txn, const MasterM
   ClientPlan plan;
   std::string select = "SELECT ";
   const auto add = [&](const std::string& name, ClientKind kind, const std::string& expr) {
+    std::string pg_key;
+    append_pg_json_string(pg_key, name);
     std::string key;
-    append_pg_json_string(key, name);
-    key.append(" : ");
+    splice_json(key, pg_key);  // a JSON string: cannot fail
+    key.push_back(':');
     plan.keys.push_back(std::move(key));
     plan.kinds.push_back(kind);
     if (plan.kinds.size() > 1) select.append(", ");
@@ -635,10 +684,10 @@ DumpCounts dump_table(const std::string& database_url, const MasterModel& model,
   DumpCounts counts;
   counts.client_formatted = plan.has_value();
   std::uint64_t in_batch = 0;
-  const auto line = [&](const std::optional<std::string_view>& pk,
-                        const std::optional<std::string_view>& instance_data) {
+  const auto counted = [&](const std::optional<std::string_view>& pk,
+                           const std::optional<std::string>& failure) {
     ++counts.processed;
-    if (auto failure = append_dump_line(buf, instance_data)) {
+    if (failure) {
       std::fprintf(err, "%s\n", record_failed_message(pk ? *pk : "None", *failure).c_str());
     } else {
       ++counts.saved;
@@ -651,7 +700,6 @@ DumpCounts dump_table(const std::string& database_url, const MasterModel& model,
   CopyBinaryDecoder decoder;
   CopyBinaryDecoder::Fields fields;
   std::vector<std::string> storage;
-  std::string object;
   for (;;) {
     char* data = nullptr;
     const int n = PQgetCopyData(c, &data, 0);
@@ -666,25 +714,33 @@ DumpCounts dump_table(const std::string& database_url, const MasterModel& model,
         throw Error("COPY text row: expected " + std::to_string(plan->kinds.size()) +
                     " fields, got " + std::to_string(fields.size()));
       }
-      object.assign("{");
-      for (std::size_t i = 0; i < fields.size(); ++i) {
-        if (i != 0) object.append(", ");
-        object.append(plan->keys[i]);
+      // the line as append_dump_line() would splice json_build_object's text, written directly
+      const std::size_t before = buf.size();
+      buf.append("\n{");
+      bool valid = true;
+      for (std::size_t i = 0; i < fields.size() && valid; ++i) {
+        if (i != 0) buf.push_back(',');
+        buf.append(plan->keys[i]);
         if (fields[i]) {
-          append_client_value(object, plan->kinds[i], *fields[i]);
+          valid = append_line_value(buf, plan->kinds[i], *fields[i], 1);
         } else {
-          object.append("null");
+          buf.append("null");
         }
       }
-      object.push_back('}');
-      line(fields[0], std::string_view(object));
+      buf.push_back('}');
+      if (valid) {
+        counted(fields[0], std::nullopt);
+      } else {
+        buf.resize(before);
+        counted(fields[0], std::string(kNotJson));
+      }
     } else {
       decoder.feed(chunk);
       while (decoder.next(fields)) {
         if (fields.size() != 2) {
           bad_stream("expected 2 fields, got " + std::to_string(fields.size()));
         }
-        line(fields[0], fields[1]);
+        counted(fields[0], append_dump_line(buf, fields[1]));
       }
     }
     if (buf.size() >= kFlushBytes) write_all(out, buf);

@@ -1,6 +1,7 @@
 // cqrs_bulk_dump: one consistent snapshot of a master table written as a django-cqrs dump file.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <optional>
@@ -49,6 +50,14 @@ std::optional<ClientKind> client_kind(std::uint32_t type_oid);
 // whose text output (DateStyle ISO, TimeZone UTC) is `text`. Throws Error on a timestamp text
 // of an unexpected shape.
 void append_client_value(std::string& out, ClientKind kind, std::string_view text);
+// Appends the value as a dump line carries it: what splice_json() makes of
+// append_client_value()'s text, written in one step (plain strings, numbers and timestamps are
+// copied; only json/jsonb values and strings that need re-encoding go through the codec).
+// `outer_depth` is the nesting of the value in its line (1 for a member of the row's object).
+// Returns false when the value is not valid JSON (a json column's text); `out` is then
+// unspecified. Throws Error as append_client_value() does.
+bool append_line_value(std::string& out, ClientKind kind, std::string_view text,
+                       std::size_t outer_depth);
 // PostgreSQL's escape_json(): `"` + the escaped text + `"`.
 void append_pg_json_string(std::string& out, std::string_view text);
 

@@ -136,7 +136,7 @@ constexpr std::size_t kMaxDepth = 64;
 
 }  // namespace
 
-bool splice_json(std::string& out, std::string_view text) {
+bool splice_json(std::string& out, std::string_view text, std::size_t outer_depth) {
   // what may come next: a value, an object key, a colon, a comma or the container's end
   enum class Next { kValue, kValueOrEnd, kKey, kKeyOrEnd, kColon, kCommaOrEnd, kDone };
   std::string stack;  // '{' and '[' of the open containers
@@ -154,7 +154,7 @@ bool splice_json(std::string& out, std::string_view text) {
     switch (c) {
       case '{':
       case '[':
-        if (!value_expected() || stack.size() >= kMaxDepth) return false;
+        if (!value_expected() || outer_depth + stack.size() >= kMaxDepth) return false;
         stack += c;
         next = c == '{' ? Next::kKeyOrEnd : Next::kValueOrEnd;
         out += c;

@@ -2,9 +2,11 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/pg/session.hpp"
@@ -35,8 +37,9 @@ std::string build_body(const OutboxRow& row, Timestamp now, std::chrono::seconds
 // strings with `/`, `\u` escapes or non-ASCII re-encoded through the codec, `-0` written `0`,
 // everything else copied. Checks the JSON grammar as it goes; returns false, with `out`
 // unspecified, on text that is not JSON or nests deeper than the parser's limit (duplicate
-// object keys, which the parser refuses, are not detected).
-bool splice_json(std::string& out, std::string_view text);
+// object keys, which the parser refuses, are not detected). `outer_depth`: containers already
+// open around `text` in the document it is part of (they count towards the limit).
+bool splice_json(std::string& out, std::string_view text, std::size_t outer_depth = 0);
 
 // Rows waiting in the outbox, for the metrics. `rows` is max(id) - min(id) + 1, read from the
 // primary key at constant cost whatever the size: an upper bound, exact while the ids between

@@ -2,12 +2,15 @@
 // capture's cqrs.django_ts() write for a value's text output, and COPY text rows.
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include <doctest/doctest.h>
 
 #include "common/error.hpp"
 #include "master/dump.hpp"
+#include "master/outbox.hpp"
 
 using namespace pgcqrs;
 using namespace pgcqrs::master;
@@ -114,4 +117,54 @@ TEST_CASE("COPY text rows: tabs, \\N, backslash escapes") {
   CHECK(*fields[1] == "b\n");
   CHECK(*fields[2] == "c\\");
   CHECK_THROWS_AS(decode_copy_text_row("a\\", storage, fields), Error);
+}
+
+TEST_CASE("a dump line's values: written in one step as the splice of json_build_object's text") {
+  // append_line_value() must give what splice_json() makes of append_client_value()'s text
+  const auto two_steps = [](ClientKind kind, std::string_view text,
+                            std::size_t depth) -> std::optional<std::string> {
+    std::string pg;
+    append_client_value(pg, kind, text);
+    std::string out;
+    if (!splice_json(out, pg, depth)) return std::nullopt;
+    return out;
+  };
+  const auto one_step = [](ClientKind kind, std::string_view text,
+                           std::size_t depth) -> std::optional<std::string> {
+    std::string out = "prefix";
+    if (!append_line_value(out, kind, text, depth)) return std::nullopt;
+    return out.substr(6);
+  };
+  const std::pair<ClientKind, std::vector<std::string>> cases[] = {
+      {ClientKind::kNumber,
+       {"0", "-0", "-0.0", "42", "-17", "12.50", "1e+100", "1.5e-07", "NaN", "Infinity",
+        "-Infinity", "99999999999999999999.000001"}},
+      {ClientKind::kBool, {"t", "f"}},
+      {ClientKind::kString,
+       {"", "plain text", "a/b", "quote \" inside", "back\\slash", "tab\there", "new\nline",
+        "\x01\x1f control", "caf\xc3\xa9", "\xe2\x82\xac euro", "\xf0\x9f\x98\x80", "2024-02-29",
+        "0f8fad5b-d9cb-469f-a165-70867728950e", "<script>", "'single'", "\x7f del"}},
+      {ClientKind::kJson,
+       {"{}", "[]", "null", "{\"a\": 1, \"b\": [1, 2, {\"c\": \"x/y\"}]}", "\"caf\xc3\xa9\"",
+        "{\"k\": \"\\u00e9\\n\"}", "-0", "[-0, 1.0, 1e5]", "  { \"sp\" :  true }  ",
+        "{\"a\": ", "[1,]", "nul", "{\"a\": 1} {}"}},
+      {ClientKind::kTimestampTz,
+       {"2024-01-02 03:04:05+00", "2024-01-02 03:04:05.5+00", "0044-03-15 12:00:00+00 BC",
+        "infinity", "-infinity"}},
+      {ClientKind::kTimestamp, {"2024-01-02 03:04:05.123456", "infinity"}},
+  };
+  for (const auto& [kind, texts] : cases) {
+    for (const auto& text : texts) {
+      CAPTURE(text);
+      CHECK(one_step(kind, text, 1) == two_steps(kind, text, 1));
+    }
+  }
+  // the nesting limit counts the containers around the value: 63 arrays fit inside the row's
+  // object, 64 do not (the parser refuses what splice_json() refuses)
+  const std::string deep63 = std::string(63, '[') + std::string(63, ']');
+  const std::string deep64 = std::string(64, '[') + std::string(64, ']');
+  CHECK(one_step(ClientKind::kJson, deep63, 1) == deep63);
+  CHECK(one_step(ClientKind::kJson, deep64, 1) == std::nullopt);
+  CHECK(two_steps(ClientKind::kJson, deep64, 1) == std::nullopt);
+  CHECK(one_step(ClientKind::kJson, deep64, 0) == deep64);
 }
