@@ -806,6 +806,36 @@ TEST_CASE("bulk-load's COPY path: keys across batches, revisions, tombstones, --
                            {"7", "stored seven", "0"}});
 }
 
+TEST_CASE("bulk-load's COPY path: batches of megabytes sent in pieces, fast and slow lines") {
+  // The COPY data of a batch goes in pieces of ~64 KiB of whole rows; lines the fast path
+  // takes (compact) and leaves to prepare_line() (spaced JSON) mixed in one batch; one value
+  // longer than a piece, tabs and newlines everywhere.
+  ReplicaFixture r(kEdgeSchema, kEdgeModels);
+  std::string dump = "edge\n";
+  for (int i = 1; i <= 6000; ++i) {
+    std::string text = "row " + std::to_string(i) + R"( tab\t nl\n \u00e9 )";
+    if (i == 2500) text.append(100000, 'x');
+    if (i % 3 == 0) {
+      dump += R"({"id": )" + std::to_string(i) + R"(, "cqrs_revision": 1, )" +
+              R"("cqrs_updated": "2024-05-06T07:08:09+02:00", "text": ")" + text +
+              R"(", "jb": {"k": [1, "v"]}})" + "\n";
+    } else {
+      dump += edge_line(std::to_string(i), i % 4,
+                        R"("text":")" + text + R"(","number":)" + std::to_string(i) +
+                            R"(.25,"jb":{"k":[1,"v"]})");
+    }
+  }
+  for (const int batch : {5000, 10000}) {
+    const LoadRun run = same_both_ways(r, "edge", kEdgeColumns, "DELETE FROM edge;", dump, batch);
+    CHECK(run.counts.loaded == 6000);
+    CHECK(run.counts.inserted == 6000);
+    CHECK(run.err.empty());
+    CHECK(run.table.size() == 6000);
+  }
+  CHECK(r.scalar("SELECT length(t) FROM edge WHERE id = 2500") == "100020");
+  CHECK(r.scalar("SELECT t FROM edge WHERE id = 6000") == "row 6000 tab\t nl\n \u00e9 ");
+}
+
 TEST_CASE("bulk-load's COPY path: django-cqrs's dumps and fixtures, as the guarded upsert") {
   ReplicaFixture r(kVectorReplicaSchema, kVectorReplicaModels);
   const std::string authors =

@@ -419,12 +419,26 @@ void copy_rows(pqxx::dbtransaction& txn, const Target& target, const CopyChunk& 
     names.push_back(quote_identifier(target.table.columns[i].name));
   if (chunk.data.empty()) return;
     // libpqxx 6.4's stream_to cannot send raw lines; tablewriter (deprecated) can, and sends the
-    // table name and column list as given (quoted here). The batch goes as one "line" without
-    // its last newline, which write_raw_line() adds back.
+    // table name and column list as given (quoted here). The data goes as "lines" of ~64 KiB of
+    // whole rows, each without its last newline, which write_raw_line() adds back: it copies
+    // what it is given twice, and copies of a whole batch (megabytes, fresh memory each time)
+    // cost a page fault every 4 KiB, a third of the client's time when sent in one piece.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
   pqxx::tablewriter writer(txn, quoted(target.table.table), names.begin(), names.end());
-  writer.write_raw_line(chunk.data.substr(0, chunk.data.size() - 1));
+  constexpr std::size_t kPiece = 64 * 1024;
+  const std::string& data = chunk.data;  // whole lines, each ending with '\n'
+  std::string piece;
+  for (std::size_t from = 0; from < data.size();) {
+    std::size_t end = data.size();
+    if (data.size() - from > kPiece) {
+      const std::size_t nl = data.find('\n', from + kPiece - 1);
+      if (nl != std::string::npos) end = nl + 1;
+    }
+    piece.assign(data, from, end - from - 1);
+    writer.write_raw_line(piece);
+    from = end;
+  }
   writer.complete();
 #pragma GCC diagnostic pop
 }
