@@ -1,4 +1,4 @@
-// Set-based, revision-guarded statements over json_to_recordset, per-row outcomes, isolation.
+// Set-based, revision-guarded statements over JSON array parameters, per-row outcomes, isolation.
 #include "replica/applier.hpp"
 
 #include <algorithm>
@@ -103,13 +103,13 @@ std::string function_sql(const Target& target) {
 
 // ---- statements ------------------------------------------------------------------------
 
-// The statements share a shape: CTE `r` holds the input rows typed by json_to_recordset (one
+// The statements share a shape: CTE `r` holds the input rows typed by typed_rows() (one
 // per key value: the newest, then the last), each with the stored revision and the tombstone
 // revision read through the primary keys; it is MATERIALIZED so that it is computed once (an
 // inlined join back to it is quadratic). The writing CTE acts on `r`; the final SELECT reports
 // per input row (by ordinality): ord, stored revision, tombstone revision, written, inserted.
 // Statement-level snapshot: the decisions are re-checked on the locked rows by the guards.
-// json_to_recordset (not jsonb_): a third faster here, and a json column keeps its text.
+// json, not jsonb, input: a third faster here, and a json column keeps its text.
 
 // `(SELECT t.cqrs_revision ...)` and `(SELECT ts.revision ...)` for key expression `key`.
 std::string lookups(const Target& target, const std::string& key) {
@@ -121,6 +121,50 @@ std::string lookups(const Target& target, const std::string& key) {
          key + "::text) AS tomb_rev";
 }
 
+// The column lists of a statement over rows that all carry `columns`: `defs` types the JSON
+// input (`"name" type, ...`), `aliases` names its columns (c0, c3, ...), `names` the table's
+// columns, `values` the aliases with `prefix`, `sets` the ON CONFLICT assignments (all but the
+// key).
+struct ColumnLists {
+  std::string defs, aliases, names, values, sets;
+};
+
+ColumnLists column_lists(const TableInfo& t, const std::vector<std::size_t>& columns,
+                         std::size_t key, const std::string& prefix) {
+  ColumnLists l;
+  const auto sep = [](std::string& s) {
+    if (!s.empty()) s += ", ";
+  };
+  for (const std::size_t i : columns) {
+    const Column& c = t.columns[i];
+    const std::string name = quote_identifier(c.name);
+    sep(l.defs);
+    l.defs.append(name).append(" ").append(c.type);
+    sep(l.aliases);
+    l.aliases += col_alias(i);
+    sep(l.names);
+    l.names += name;
+    sep(l.values);
+    l.values.append(prefix).append(col_alias(i));
+    if (i != key) {
+      sep(l.sets);
+      l.sets.append(name).append(" = EXCLUDED.").append(name);
+    }
+  }
+  return l;
+}
+
+// FROM items giving the elements of the JSON array $1 as rows `x(aliases)` typed by `defs`,
+// with their position `e.ord`. Not json_to_recordset: PostgreSQL 15's json_to_recordset is
+// quadratic in the array length when a column is json/jsonb (a 10,000-row array took 250 ms
+// against 6 ms for 1,000 rows); json_to_record per element is linear and types alike.
+std::string typed_rows(const std::string& defs, const std::string& aliases) {
+  std::string s = "json_array_elements($1::json) WITH ORDINALITY AS e(doc, ord),\n";
+  s.append("        ROWS FROM (json_to_record(e.doc) AS (").append(defs).append(")) AS x(");
+  s.append(aliases).append(")");
+  return s;
+}
+
 // SAVE (sync = false) or SYNC (sync = true) of rows that all carry `columns`.
 std::string save_sql(const Target& target, const std::vector<std::size_t>& columns, bool sync) {
   const TableInfo& t = target.table;
@@ -128,43 +172,23 @@ std::string save_sql(const Target& target, const std::vector<std::size_t>& colum
   const std::size_t rev = *t.index_of(std::string(kRevision));
   const std::string k = col_alias(key);
   const std::string r = col_alias(rev);
-  std::string defs, aliases, names, values, sets;
-  const auto sep = [](std::string& s) {
-    if (!s.empty()) s += ", ";
-  };
-  for (const std::size_t i : columns) {
-    const Column& c = t.columns[i];
-    const std::string name = quote_identifier(c.name);
-    sep(defs);
-    defs += name + " " + c.type;
-    sep(aliases);
-    aliases += col_alias(i);
-    sep(names);
-    names += name;
-    sep(values);
-    values += col_alias(i);
-    if (i != key) {
-      sep(sets);
-      sets.append(name).append(" = EXCLUDED.").append(name);
-    }
-  }
+  const ColumnLists l = column_lists(t, columns, key, "");
   const std::string pk = quote_identifier(t.primary_key);
   const std::string revision = quote_identifier(std::string(kRevision));
   std::string sql = "WITH r AS MATERIALIZED (\n  SELECT x.*,\n    " + lookups(target, "x." + k);
-  sql += "\n  FROM (SELECT DISTINCT ON (" + k +
-         ") * FROM ROWS FROM (json_to_recordset($1::json) AS (" + defs +
-         ")) WITH ORDINALITY AS x(" + aliases + ", ord)\n        ORDER BY " + k + ", " + r +
-         " DESC, ord DESC) AS x\n),\n";
+  sql += "\n  FROM (SELECT DISTINCT ON (x." + k + ") x.*, e.ord FROM " +
+         typed_rows(l.defs, l.aliases) + "\n        ORDER BY x." + k + ", x." + r +
+         " DESC, e.ord DESC) AS x\n),\n";
   if (sync) {
     sql +=
         "cleared AS (\n  DELETE FROM cqrs.tombstone AS ts USING r WHERE r.tomb_rev IS NOT NULL "
         "AND ts.cqrs_id = $2 AND ts.pk = r." +
         k + "::text\n),\n";
   }
-  sql += "w AS (\n  INSERT INTO " + table_sql(target) + " AS t (" + names + ")\n  SELECT " +
-         values + " FROM r\n";
+  sql += "w AS (\n  INSERT INTO " + table_sql(target) + " AS t (" + l.names + ")\n  SELECT " +
+         l.values + " FROM r\n";
   if (!sync) sql += "  WHERE r.tomb_rev IS NULL OR r.tomb_rev < r." + r + "\n";
-  sql += "  ON CONFLICT (" + pk + ") DO UPDATE SET " + sets + "\n";
+  sql += "  ON CONFLICT (" + pk + ") DO UPDATE SET " + l.sets + "\n";
   if (!sync) sql += "  WHERE t." + revision + " < EXCLUDED." + revision + "\n";
   sql += "  RETURNING t." + pk + " AS k, (t.xmax = 0) AS inserted\n)\n";
   sql +=
@@ -181,43 +205,18 @@ std::string bulk_save_sql(const Target& target, const std::vector<std::size_t>& 
   const std::size_t rev = *t.index_of(std::string(kRevision));
   const std::string k = col_alias(key);
   const std::string r = col_alias(rev);
-  std::string defs, aliases, names, values, sets;
-  const auto sep = [](std::string& s) {
-    if (!s.empty()) s += ", ";
-  };
-  for (const std::size_t i : columns) {
-    const Column& c = t.columns[i];
-    const std::string name = quote_identifier(c.name);
-    sep(defs);
-    defs += name + " " + c.type;
-    sep(aliases);
-    aliases += col_alias(i);
-    sep(names);
-    names += name;
-    sep(values);
-    values += "x." + col_alias(i);
-    if (i != key) {
-      sep(sets);
-      sets.append(name).append(" = EXCLUDED.").append(name);
-    }
-  }
+  const ColumnLists l = column_lists(t, columns, key, "x.");
   const std::string pk = quote_identifier(t.primary_key);
   const std::string revision = quote_identifier(std::string(kRevision));
-  // json_array_elements + json_to_record rather than json_to_recordset: PostgreSQL 15's
-  // json_to_recordset is quadratic in the array length when a column is json/jsonb (a 10,000-row
-  // array took 250 ms against 6 ms for 1,000 rows); per element it is linear, typed alike
-  std::string sql =
-      "WITH w AS (\n  INSERT INTO " + table_sql(target) + " AS t (" + names + ")\n  SELECT " +
-      values + "\n  FROM (SELECT DISTINCT ON (x." + k +
-      ") x.*, e.ord FROM json_array_elements($1::json) WITH ORDINALITY AS e(doc, ord),"
-      "\n        ROWS FROM (json_to_record(e.doc) AS (" +
-      defs + ")) AS x(" + aliases + ")\n        ORDER BY x." + k + ", x." + r +
-      " DESC, e.ord DESC) AS x\n";
+  std::string sql = "WITH w AS (\n  INSERT INTO " + table_sql(target) + " AS t (" + l.names +
+                    ")\n  SELECT " + l.values + "\n  FROM (SELECT DISTINCT ON (x." + k +
+                    ") x.*, e.ord FROM " + typed_rows(l.defs, l.aliases) + "\n        ORDER BY x." +
+                    k + ", x." + r + " DESC, e.ord DESC) AS x\n";
   sql +=
       "  WHERE NOT EXISTS (SELECT 1 FROM cqrs.tombstone AS ts WHERE ts.cqrs_id = $2 AND ts.pk = "
       "x." +
       k + "::text AND ts.revision >= x." + r + ")\n";
-  sql += "  ON CONFLICT (" + pk + ") DO UPDATE SET " + sets + "\n";
+  sql += "  ON CONFLICT (" + pk + ") DO UPDATE SET " + l.sets + "\n";
   sql += "  WHERE t." + revision + " < EXCLUDED." + revision + "\n";
   sql += "  RETURNING (t.xmax = 0) AS inserted\n)\n";
   sql += "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM w";
@@ -301,9 +300,8 @@ std::string key_hashes(const std::string& cqrs_id, const std::vector<std::string
 }
 
 std::string call_sql(const Target& target) {
-  return "SELECT x.ord, " + function_sql(target) +
-         "(x.s, x.d, x.p, x.m)::text FROM ROWS FROM (json_to_recordset($1::json) AS "
-         "(s text, d jsonb, p jsonb, m jsonb)) WITH ORDINALITY AS x(s, d, p, m, ord)";
+  return "SELECT e.ord, " + function_sql(target) + "(x.s, x.d, x.p, x.m)::text FROM " +
+         typed_rows("s text, d jsonb, p jsonb, m jsonb", "s, d, p, m");
 }
 
 // Runs `sql` as a named prepared statement of this connection: planned once per connection,
