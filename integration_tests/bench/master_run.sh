@@ -159,6 +159,9 @@ events_of() {  # events the variant's capture wrote during the run ("" = it writ
     nocheck) val "SELECT count(*) FROM bench.outbox_nocheck" ;;
     agg) val "SELECT coalesce(sum(json_array_length(events)), 0) FROM bench.outbox_agg" ;;
     keys) val "SELECT coalesce(sum(cardinality(pks)), 0) FROM bench.outbox_keys" ;;
+    rowagg) val "SELECT coalesce(sum(json_array_length(events)), 0) FROM bench.outbox_rowagg" ;;
+    rowtext) val "SELECT coalesce(sum(cardinality(events)), 0) FROM bench.outbox_rowtext" ;;
+    colarrays) val "SELECT coalesce(sum(cardinality(id_a)), 0) FROM bench.outbox_colarrays" ;;
     rowtrg) val "SELECT count(*) FROM bench.naive_outbox" ;;
     *) echo "" ;;
   esac
@@ -227,6 +230,9 @@ variant_title() {
     nocheck) echo "same, outbox without CHECK" ;;
     agg) echo "other design: 1 outbox row per statement, JSON array" ;;
     keys) echo "other design: 1 outbox row per statement, keys only" ;;
+    rowagg) echo "other design: 1 outbox row per statement, json_agg of ROWs" ;;
+    rowtext) echo "other design: 1 outbox row per statement, ROW texts" ;;
+    colarrays) echo "other design: 1 row per statement, a typed array per column" ;;
     nonotify) echo "pgcqrs capture minus pg_notify" ;;
     notifyall) echo "pgcqrs capture, pg_notify at every commit (as before)" ;;
     *) echo "$1" ;;
@@ -252,7 +258,7 @@ print_capture_tables() {
     ok="yes"
     for v in $VARIANTS; do
       [ -n "${EVENTS[$w/$v]:-}" ] || continue                 # writes no events
-      case "$v/$w" in min/upd1 | nocheck/upd1 | agg/upd1 | keys/upd1) continue ;; esac  # inserts only
+      case "$v/$w" in min/upd1 | nocheck/upd1 | agg/upd1 | keys/upd1 | rowagg/upd1 | rowtext/upd1 | colarrays/upd1) continue ;; esac  # inserts only
       [ "${EVENTS[$w/$v]}" = "$(( TXS[$w/$v] * n ))" ] || ok="NO (${v}: ${EVENTS[$w/$v]} events for $(( TXS[$w/$v] * n )) rows)"
     done
     say "| $(workload_title "$w") | $(fmt "$p") | $(fmt "$(awk -v a="$p" -v n="$n" 'BEGIN { print a * n }')") | $(fmt "$c") | $(fmt "$(awk -v a="$c" -v n="$n" 'BEGIN { print a * n }')") | ${rc}× | $(target_of "$w")$verdict | $(fmt "$t") | ${rt}× | $ok |"
@@ -287,7 +293,7 @@ MICRO_REPEAT="${BENCH_MICRO_REPEAT:-$(dflt 3 1)}"
 
 micro_applies() {  # micro_applies VARIANT WORKLOAD: does the variant capture this workload?
   case "$1/$2" in
-    bump/ins1 | bump/ins100stmt | min/upd1 | nocheck/upd1 | agg/upd1 | keys/upd1) return 1 ;;
+    bump/ins1 | bump/ins100stmt | min/upd1 | nocheck/upd1 | agg/upd1 | keys/upd1 | rowagg/upd1 | rowtext/upd1 | colarrays/upd1) return 1 ;;
     *) return 0 ;;
   esac
 }

@@ -13,6 +13,11 @@
 -- and two other designs, INSERT only, for comparison:
 --   agg       one outbox row per statement holding the JSON array of its events (lz4)
 --   keys      one outbox row per statement holding the array of its primary keys only
+--   rowagg    one outbox row per statement holding json_agg of the captured columns as a ROW
+--             (no keys, no timestamp formatting: what an agent would then reformat)
+--   rowtext   one outbox row per statement holding the captured columns' ROW texts (text[])
+--   colarrays one row per statement in a per-table outbox with one typed array per captured
+--             column (array_agg of each column: values stay binary, no output function runs)
 CREATE TABLE bench.t_none (LIKE bench.t_plain INCLUDING ALL);
 CREATE TABLE bench.t_notify (LIKE bench.t_plain INCLUDING ALL);
 CREATE TABLE bench.t_bump (LIKE bench.t_plain INCLUDING ALL);
@@ -31,6 +36,24 @@ CREATE TABLE bench.outbox_agg (
   created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE TABLE bench.outbox_keys (LIKE bench.outbox_agg INCLUDING ALL);
+CREATE TABLE bench.t_rowagg (LIKE bench.t_plain INCLUDING ALL);
+CREATE TABLE bench.t_rowtext (LIKE bench.t_plain INCLUDING ALL);
+CREATE TABLE bench.outbox_rowagg (LIKE bench.outbox_agg INCLUDING ALL);
+CREATE TABLE bench.outbox_rowtext (LIKE bench.outbox_agg INCLUDING ALL);
+CREATE TABLE bench.t_colarrays (LIKE bench.t_plain INCLUDING ALL);
+CREATE TABLE bench.outbox_colarrays (
+  id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  correlation_id text,
+  id_a           bigint[] NOT NULL,
+  revision_a     integer[] NOT NULL,
+  updated_a      timestamptz[] NOT NULL,
+  name_a         text[],
+  price_a        numeric[],
+  qty_a          integer[],
+  created_at_a   timestamptz[],
+  note_a         text[]
+);
+ALTER TABLE bench.outbox_rowtext DROP COLUMN events, ADD COLUMN events text[] NOT NULL;
 ALTER TABLE bench.outbox_keys DROP COLUMN events, ADD COLUMN pks bigint[] NOT NULL;
 DO $$
 BEGIN
@@ -70,6 +93,35 @@ BEGIN
   SELECT 'probe_agg', json_agg(json_build_object('id', n.id, 'cqrs_revision', n.cqrs_revision,
            'cqrs_updated', cqrs.django_ts(n.cqrs_updated), 'name', n.name, 'price', n.price,
            'qty', n.qty, 'created_at', cqrs.django_ts(n.created_at), 'note', n.note))
+  FROM cqrs_new n;
+  RETURN NULL;
+END $$;
+
+CREATE FUNCTION bench.probe_rowagg() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO bench.outbox_rowagg (cqrs_id, events)
+  SELECT 'probe_rowagg', json_agg(ROW(n.id, n.cqrs_revision, n.cqrs_updated, n.name, n.price,
+                                      n.qty, n.created_at, n.note))
+  FROM cqrs_new n;
+  RETURN NULL;
+END $$;
+
+CREATE FUNCTION bench.probe_rowtext() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO bench.outbox_rowtext (cqrs_id, events)
+  SELECT 'probe_rowtext', array_agg(ROW(n.id, n.cqrs_revision, n.cqrs_updated, n.name, n.price,
+                                        n.qty, n.created_at, n.note)::text)
+  FROM cqrs_new n;
+  RETURN NULL;
+END $$;
+
+CREATE FUNCTION bench.probe_colarrays() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO bench.outbox_colarrays (correlation_id, id_a, revision_a, updated_a, name_a,
+                                      price_a, qty_a, created_at_a, note_a)
+  SELECT cqrs.correlation_id(), array_agg(n.id), array_agg(n.cqrs_revision),
+         array_agg(n.cqrs_updated), array_agg(n.name), array_agg(n.price), array_agg(n.qty),
+         array_agg(n.created_at), array_agg(n.note)
   FROM cqrs_new n;
   RETURN NULL;
 END $$;
@@ -124,6 +176,15 @@ CREATE TRIGGER probe AFTER INSERT ON bench.t_nocheck
 
 CREATE TRIGGER probe AFTER INSERT ON bench.t_agg
   REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT EXECUTE FUNCTION bench.probe_agg();
+
+CREATE TRIGGER probe AFTER INSERT ON bench.t_rowagg
+  REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT EXECUTE FUNCTION bench.probe_rowagg();
+
+CREATE TRIGGER probe AFTER INSERT ON bench.t_rowtext
+  REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT EXECUTE FUNCTION bench.probe_rowtext();
+
+CREATE TRIGGER probe AFTER INSERT ON bench.t_colarrays
+  REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT EXECUTE FUNCTION bench.probe_colarrays();
 
 CREATE TRIGGER probe AFTER INSERT ON bench.t_keys
   REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT EXECUTE FUNCTION bench.probe_keys();
