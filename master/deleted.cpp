@@ -1,20 +1,20 @@
 // deleted-diff-master: one anti-join per line of replica keys against the master table.
 #include "master/deleted.hpp"
 
-#include <cctype>
 #include <istream>
 #include <ostream>
+#include <string>
+#include <vector>
 
 #include "common/error.hpp"
 #include "common/pg/error.hpp"
 #include "common/pg/url.hpp"
+#include "common/resync_lines.hpp"
 #include "common/sql_name.hpp"
 #include "master/table_info.hpp"
 
 namespace pgcqrs::master {
 namespace {
-
-constexpr std::size_t kMaxLineBytes = std::size_t{256} << 20;
 
 // The key column's type without its modifier, so that a cast never truncates a value
 // (`character varying`, not `character varying(3)`).
@@ -24,107 +24,7 @@ FROM pg_attribute a
 WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped
 )sql";
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
-    s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
-    s.remove_suffix(1);
-  return s;
-}
-
-void python_repr(std::string& out, const json::Json& pk) {
-  if (!pk.is_string()) {
-    out += json::number_text(pk);
-    return;
-  }
-  const std::string s = pk.get<std::string>();
-  const char quote =
-      s.find('\'') != std::string::npos && s.find('"') == std::string::npos ? '"' : '\'';
-  out += quote;
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '\\' || c == quote) {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (u < 0x20 || u == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  out += quote;
-}
-
 }  // namespace
-
-std::string header_cqrs_id(std::string_view line) {
-  line = trim(line);
-  return std::string(trim(line.substr(0, line.find(','))));
-}
-
-PkLine parse_pk_line(std::string_view line) {
-  PkLine out;
-  line = trim(line);
-  if (line.empty()) {
-    out.error = "empty line: expected a JSON array of primary keys";
-    return out;
-  }
-  json::Json v;
-  try {
-    v = json::parse(line, json::ParseLimits{kMaxLineBytes, 64}, "JSON");
-  } catch (const std::exception& e) {
-    out.error = std::string("not a JSON array of primary keys: ") + e.what();
-    return out;
-  }
-  if (!v.is_array()) {
-    out.error = "not a JSON array of primary keys: a JSON " + std::string(json::type_name(v));
-    return out;
-  }
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    const json::Json& e = v[i];
-    if (!e.is_string() && !json::is_number(e)) {
-      out.error = "element " + std::to_string(i + 1) + " is ";
-      out.error += e.is_null() ? "null" : "a JSON " + std::string(json::type_name(e));
-      out.error += " (" + json::excerpt(e, 40) + "): a primary key is a number or a string";
-      return out;
-    }
-  }
-  out.pks.reserve(v.size());
-  for (auto& e : v)
-    out.pks.push_back(std::move(e));
-  return out;
-}
-
-std::string json_list(const std::vector<json::Json>& pks,
-                      const std::vector<std::size_t>& positions) {
-  std::string out = "[";
-  for (const std::size_t i : positions) {
-    if (out.size() > 1) out += ',';
-    json::dump_to(out, pks.at(i));
-  }
-  out += ']';
-  return out;
-}
-
-std::string python_list(const std::vector<json::Json>& pks,
-                        const std::vector<std::size_t>& positions) {
-  std::string out = "[";
-  for (const std::size_t i : positions) {
-    if (out.size() > 1) out += ", ";
-    python_repr(out, pks.at(i));
-  }
-  out += ']';
-  return out;
-}
 
 DeletedDiffMasterReport deleted_diff_master(pqxx::connection& conn, const MasterConfig& config,
                                             std::istream& in, std::ostream& out,
@@ -135,7 +35,7 @@ DeletedDiffMasterReport deleted_diff_master(pqxx::connection& conn, const Master
     report.empty_input = true;
     return report;
   }
-  const std::string cqrs_id = header_cqrs_id(header);
+  const std::string cqrs_id = resync::header_cqrs_id(header);
   const MasterModel* model = nullptr;
   for (const auto& m : config.models) {
     if (m.cqrs_id == cqrs_id) model = &m;
@@ -164,12 +64,12 @@ DeletedDiffMasterReport deleted_diff_master(pqxx::connection& conn, const Master
   const std::string statement = "pgcqrs_deleted_diff_master";
   conn.prepare(statement, sql);
 
-  out << trim(header) << '\n' << std::flush;
+  out << resync::trim_line(header) << '\n' << std::flush;
   std::string line;
   for (std::uint64_t number = 2; std::getline(in, line); ++number) {
-    if (trim(line).empty()) continue;
+    if (resync::trim_line(line).empty()) continue;
     ++report.lines;
-    const PkLine pks = parse_pk_line(line);
+    const resync::PkLine pks = resync::parse_pk_line(line);
     if (!pks.error.empty()) {
       ++report.bad_lines;
       err << "line " << number << ": skipped: " << pks.error << '\n' << std::flush;
@@ -179,9 +79,9 @@ DeletedDiffMasterReport deleted_diff_master(pqxx::connection& conn, const Master
     std::vector<std::size_t> missing;
     try {
       // the line itself: json_array_elements_text gives each element's text (a number's
-      // digits, a string's content), the same as pk_text would
+      // digits, a string's content), the same as resync::key_text
       pqxx::nontransaction txn(conn, "deleted-diff-master");
-      for (const auto& row : txn.exec_prepared(statement, std::string(trim(line))))
+      for (const auto& row : txn.exec_prepared(statement, std::string(resync::trim_line(line))))
         missing.push_back(row[0].as<std::size_t>());
     } catch (const pqxx::broken_connection& e) {
       throw TransientError("deleted-diff-master line " + std::to_string(number) +
@@ -195,8 +95,8 @@ DeletedDiffMasterReport deleted_diff_master(pqxx::connection& conn, const Master
     report.checked += pks.pks.size();
     if (missing.empty()) continue;
     report.missing += missing.size();
-    out << json_list(pks.pks, missing) << '\n' << std::flush;
-    err << "PK to delete: " << python_list(pks.pks, missing) << '\n' << std::flush;
+    out << resync::json_list(pks.pks, missing) << '\n' << std::flush;
+    err << "PK to delete: " << resync::python_list(pks.pks, missing) << '\n' << std::flush;
   }
   return report;
 }

@@ -4,39 +4,17 @@
 //   stdin   `<cqrs_id>,<time>` then JSON arrays of replica pks (deleted-diff-replica)
 //   stdout  line 1 echoed, then per input line the JSON array of pks the master lacks
 //   stderr  `PK to delete: [..]` per such line (Python's list repr, as django-cqrs)
+// The line format is common/resync_lines.hpp's.
 #pragma once
 
 #include <cstdint>
 #include <iosfwd>
 #include <string>
-#include <string_view>
-#include <vector>
 
 #include "common/config.hpp"
-#include "common/json.hpp"
 #include "common/pg/pqxx.hpp"
 
 namespace pgcqrs::master {
-
-// ---- line format (pure; the replica side has its own copy in replica/deleted.hpp) ---------
-
-// The cqrs_id of line 1: the text before the first comma, white space removed.
-std::string header_cqrs_id(std::string_view line);
-
-struct PkLine {
-  std::vector<json::Json> pks;  // the elements as given
-  std::string error;            // why the line is not a pk array; empty when it is
-};
-// A JSON array of numbers and strings; never throws (see replica::parse_pk_line).
-PkLine parse_pk_line(std::string_view line);
-
-// The elements of `pks` at the given 0-based `positions`, as a compact JSON array in the way
-// they were given (`[9,"a"]`): numbers keep their digits, strings are written as ujson does.
-std::string json_list(const std::vector<json::Json>& pks,
-                      const std::vector<std::size_t>& positions);
-// Python's str() of the same list: `[9, 'a']`.
-std::string python_list(const std::vector<json::Json>& pks,
-                        const std::vector<std::size_t>& positions);
 
 // ---- deleted-diff-master ------------------------------------------------------------------
 

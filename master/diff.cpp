@@ -10,25 +10,13 @@
 #include "common/pg/error.hpp"
 #include "common/pg/session.hpp"
 #include "common/progress.hpp"
+#include "common/resync_lines.hpp"
 #include "master/capture.hpp"
 #include "master/outbox.hpp"
 #include "master/sync.hpp"
 #include "master/table_info.hpp"
 
 namespace pgcqrs::master {
-namespace {}  // namespace
-
-std::string_view trim_line(std::string_view line) {
-  const auto space = [](char c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
-  };
-  while (!line.empty() && space(line.front()))
-    line.remove_prefix(1);
-  while (!line.empty() && space(line.back()))
-    line.remove_suffix(1);
-  return line;
-}
-
 std::string diff_header(std::string_view cqrs_id, Timestamp now) {
   std::string out(cqrs_id);
   out += ',';
@@ -143,7 +131,7 @@ DiffMasterReport diff_master(const Config& config, const DiffMasterOptions& opti
 }
 
 DiffSyncTarget parse_diff_sync_header(std::string_view line) {
-  const std::string_view t = trim_line(line);
+  const std::string_view t = resync::trim_line(line);
   const auto first = t.find(',');
   const auto last = t.rfind(',');
   if (t.empty() || first == std::string_view::npos || first == last) {
@@ -153,13 +141,13 @@ DiffSyncTarget parse_diff_sync_header(std::string_view line) {
   }
   DiffSyncTarget target;
   target.cqrs_id = std::string(t.substr(0, first));
-  const std::string queue(trim_line(t.substr(last + 1)));
+  const std::string queue(resync::trim_line(t.substr(last + 1)));
   if (!queue.empty() && queue != "None") target.queue = queue;
   return target;
 }
 
 json::Json parse_key_line(std::string_view line) {
-  json::Json keys = json::parse(trim_line(line), {}, "primary keys");
+  json::Json keys = json::parse(resync::trim_line(line), {}, "primary keys");
   if (!keys.is_array()) {
     throw MessageError("primary keys: a JSON " + std::string(json::type_name(keys)) +
                        ", not an array");
@@ -175,7 +163,7 @@ json::Json parse_key_line(std::string_view line) {
 DiffSyncReport diff_sync(const Config& config, std::istream& in, const DiffSyncOptions& options,
                          std::FILE* out, std::FILE* err) {
   std::string line;
-  if (!std::getline(in, line) || trim_line(line).empty()) {
+  if (!std::getline(in, line) || resync::trim_line(line).empty()) {
     throw CommandError("the input is empty: expected the output of cqrs_diff_replica");
   }
   const DiffSyncTarget target = parse_diff_sync_header(line);
@@ -188,7 +176,7 @@ DiffSyncReport diff_sync(const Config& config, std::istream& in, const DiffSyncO
   std::uint64_t number = 1;
   while (std::getline(in, line)) {
     ++number;
-    if (trim_line(line).empty()) continue;
+    if (resync::trim_line(line).empty()) continue;
     ++report.lines;
     json::Json keys;
     try {

@@ -75,7 +75,4 @@ struct DiffSyncReport {
 DiffSyncReport diff_sync(const Config& config, std::istream& in, const DiffSyncOptions& options,
                          std::FILE* out, std::FILE* err);
 
-// Whitespace (and a \r from a terminal) trimmed from both ends.
-std::string_view trim_line(std::string_view line);
-
 }  // namespace pgcqrs::master

@@ -6,13 +6,17 @@
 #include <functional>
 #include <istream>
 #include <ostream>
+#include <string>
 #include <unistd.h>
+#include <vector>
 
 #include "common/error.hpp"
 #include "common/filter.hpp"
+#include "common/json.hpp"
 #include "common/pg/error.hpp"
 #include "common/pg/url.hpp"
 #include "common/progress.hpp"
+#include "common/resync_lines.hpp"
 #include "common/sql_name.hpp"
 #include "common/timestamp.hpp"
 #include "replica/applier.hpp"
@@ -22,9 +26,6 @@
 namespace pgcqrs::replica {
 namespace {
 
-// A line of pks is at most this long (10,000 UUIDs take 400 kB; a million integers 8 MB).
-constexpr std::size_t kMaxLineBytes = std::size_t{256} << 20;
-
 // The key column's type without its modifier (so that a cast never truncates: `character
 // varying`, not `character varying(3)`), and whether its values are numbers.
 constexpr std::string_view kKeyType = R"sql(
@@ -32,14 +33,6 @@ SELECT format_type(a.atttypid, NULL), t.typcategory = 'N'
 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped
 )sql";
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
-    s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
-    s.remove_suffix(1);
-  return s;
-}
 
 // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 bool is_json_number(std::string_view s) {
@@ -112,50 +105,7 @@ bool stderr_is_terminal() {
 
 }  // namespace
 
-// ---- line format --------------------------------------------------------------------------
-
-std::string header_cqrs_id(std::string_view line) {
-  line = trim(line);
-  return std::string(trim(line.substr(0, line.find(','))));
-}
-
-PkLine parse_pk_line(std::string_view line) {
-  PkLine out;
-  line = trim(line);
-  if (line.empty()) {
-    out.error = "empty line: expected a JSON array of primary keys";
-    return out;
-  }
-  json::Json v;
-  try {
-    v = json::parse(line, json::ParseLimits{kMaxLineBytes, 64}, "JSON");
-  } catch (const std::exception& e) {
-    out.error = std::string("not a JSON array of primary keys: ") + e.what();
-    return out;
-  }
-  if (!v.is_array()) {
-    out.error = "not a JSON array of primary keys: a JSON " + std::string(json::type_name(v));
-    return out;
-  }
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    const json::Json& e = v[i];
-    if (!e.is_string() && !json::is_number(e)) {
-      out.error = "element " + std::to_string(i + 1) + " is ";
-      out.error += e.is_null() ? "null" : "a JSON " + std::string(json::type_name(e));
-      out.error += " (" + json::excerpt(e, 40) + "): a primary key is a number or a string";
-      return out;
-    }
-  }
-  out.pks.reserve(v.size());
-  for (auto& e : v)
-    out.pks.push_back(std::move(e));
-  return out;
-}
-
-std::string pk_text(const json::Json& pk) {
-  if (pk.is_string()) return pk.get<std::string>();
-  return json::number_text(pk);
-}
+// ---- writing a pk line --------------------------------------------------------------------
 
 void append_pk(std::string& array, std::string_view text, bool numeric) {
   if (array.size() > 1) array += ',';
@@ -164,44 +114,6 @@ void append_pk(std::string& array, std::string_view text, bool numeric) {
   } else {
     json::dump_to(array, json::Json(std::string(text)));
   }
-}
-
-std::string python_list(const std::vector<json::Json>& pks) {
-  std::string out = "[";
-  for (const auto& pk : pks) {
-    if (out.size() > 1) out += ", ";
-    if (!pk.is_string()) {
-      out += json::number_text(pk);
-      continue;
-    }
-    const std::string s = pk.get<std::string>();
-    const char quote =
-        s.find('\'') != std::string::npos && s.find('"') == std::string::npos ? '"' : '\'';
-    out += quote;
-    for (const char c : s) {
-      const auto u = static_cast<unsigned char>(c);
-      if (c == '\\' || c == quote) {
-        out += '\\';
-        out += c;
-      } else if (c == '\n') {
-        out += "\\n";
-      } else if (c == '\r') {
-        out += "\\r";
-      } else if (c == '\t') {
-        out += "\\t";
-      } else if (u < 0x20 || u == 0x7f) {
-        static constexpr char kHex[] = "0123456789abcdef";
-        out += "\\x";
-        out += kHex[u >> 4];
-        out += kHex[u & 0xf];
-      } else {
-        out += c;
-      }
-    }
-    out += quote;
-  }
-  out += ']';
-  return out;
 }
 
 // ---- deleted-diff-replica -----------------------------------------------------------------
@@ -320,7 +232,7 @@ DeletedSyncReport deleted_sync_replica(pqxx::connection& conn, const ReplicaConf
     report.empty_input = true;
     return report;
   }
-  const ReplicaModel& model = find_model(config, header_cqrs_id(header));
+  const ReplicaModel& model = find_model(config, resync::header_cqrs_id(header));
   KeyedTable table;
   {
     pqxx::read_transaction txn(conn, "deleted-sync-replica check");
@@ -340,9 +252,9 @@ DeletedSyncReport deleted_sync_replica(pqxx::connection& conn, const ReplicaConf
   Progress shown("Deleting " + model.cqrs_id, 0, progress);
   std::string line;
   for (std::uint64_t number = 2; std::getline(in, line); ++number) {
-    if (trim(line).empty()) continue;
+    if (resync::trim_line(line).empty()) continue;
     ++report.lines;
-    PkLine pks = parse_pk_line(line);
+    resync::PkLine pks = resync::parse_pk_line(line);
     if (!pks.error.empty()) {
       ++report.bad_lines;
       err << "line " << number << ": skipped: " << pks.error << '\n' << std::flush;
@@ -354,7 +266,7 @@ DeletedSyncReport deleted_sync_replica(pqxx::connection& conn, const ReplicaConf
     std::vector<std::string> lock_texts;
     lock_texts.reserve(pks.pks.size());
     for (const auto& pk : pks.pks) {
-      lock_texts.push_back(pk_text(pk));
+      lock_texts.push_back(resync::key_text(pk));
       texts.push_back(lock_texts.back());
     }
     try {

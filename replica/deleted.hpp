@@ -1,5 +1,5 @@
 // The replica's two stages of the deleted-rows pipeline (cqrs_deleted_diff_replica and
-// cqrs_deleted_sync_replica), and the line format they share with django-cqrs.
+// cqrs_deleted_sync_replica). The lines they read and write are common/resync_lines.hpp's.
 //
 //   deleted-diff-replica  stdout: `<cqrs_id>,<now>` then one JSON array of pks per batch
 //   deleted-diff-master   (master/deleted.hpp) echoes line 1, then the pks the master lacks
@@ -11,43 +11,19 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "common/config.hpp"
-#include "common/json.hpp"
 #include "common/pg/pqxx.hpp"
 
 namespace pgcqrs::replica {
 
-// ---- line format (pure) -----------------------------------------------------------------
-
-// The cqrs_id of a pipeline's line 1: the text before the first comma, surrounding white space
-// removed (`author,2024-05-01 12:00:00+00:00` -> `author`), as django-cqrs reads it.
-std::string header_cqrs_id(std::string_view line);
-
-// One line of primary keys: a JSON array of scalars (integers, exact numbers or strings),
-// e.g. `[1,2,9]` or `["a","b"]`.
-struct PkLine {
-  std::vector<json::Json> pks;  // the elements as given
-  std::string error;            // why the line is not one; empty when it is
-};
-// Parses `line` (surrounding white space allowed). Never throws: a line that is not JSON,
-// not an array, or holds null, a boolean, an object or an array comes back with `error`, e.g.
-// `element 3 is null: a primary key cannot be null`.
-PkLine parse_pk_line(std::string_view line);
-
-// The text an element is bound as: a string's content, a number's JSON text.
-std::string pk_text(const json::Json& pk);
+// ---- writing a pk line (pure) -----------------------------------------------------------
 
 // Appends one primary key, given as PostgreSQL's text form of the column, to a JSON array
 // being built: as a JSON number when `numeric` (integer and numeric keys: `42`, `10.5`; text
 // that is no JSON number, such as `NaN`, becomes a string), else as a JSON string written the
 // way ujson writes it (`"a\/b"`, `"\u00e9"`). Adds the comma itself.
 void append_pk(std::string& array, std::string_view text, bool numeric);
-
-// Python's str() of a list of these keys, as django-cqrs writes it to stderr:
-// `[1, 2, 9]`, `['a', "it's"]`.
-std::string python_list(const std::vector<json::Json>& pks);
 
 // ---- deleted-diff-replica ---------------------------------------------------------------
 

@@ -6,26 +6,11 @@
 #include "common/error.hpp"
 #include "common/pg/error.hpp"
 #include "common/pg/session.hpp"
+#include "common/resync_lines.hpp"
 #include "replica/table_info.hpp"
 
 namespace pgcqrs::replica {
 namespace {
-
-std::string_view trim(std::string_view line) {
-  const auto space = [](char c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
-  };
-  while (!line.empty() && space(line.front()))
-    line.remove_prefix(1);
-  while (!line.empty() && space(line.back()))
-    line.remove_suffix(1);
-  return line;
-}
-
-std::string key_text(const json::Json& k) {
-  if (k.is_string()) return k.get<std::string>();
-  return json::number_text(k);
-}
 
 // `{"a","b\"c"}`: every element quoted, so no text needs to be told from NULL or a nested array.
 void append_text_array(std::string& out, const std::vector<std::string>& items) {
@@ -42,40 +27,10 @@ void append_text_array(std::string& out, const std::vector<std::string>& items) 
   out += '}';
 }
 
-// Python's repr() of a str: single quotes unless the text has one and no double quote.
-std::string python_str_repr(const std::string& s) {
-  const bool has_single = s.find('\'') != std::string::npos;
-  const bool has_double = s.find('"') != std::string::npos;
-  const char q = has_single && !has_double ? '"' : '\'';
-  std::string out(1, q);
-  for (const char c : s) {
-    const auto b = static_cast<unsigned char>(c);
-    if (c == q || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (b < 0x20 || b == 0x7F) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[b >> 4];
-      out += kHex[b & 0xF];
-    } else {
-      out += c;  // printable, UTF-8 included, as Python 3 shows it
-    }
-  }
-  out += q;
-  return out;
-}
-
 }  // namespace
 
 MasterPairs parse_pairs_line(std::string_view line) {
-  const json::Json pairs = json::parse(trim(line), {}, "pairs");
+  const json::Json pairs = json::parse(resync::trim_line(line), {}, "pairs");
   if (!pairs.is_array()) {
     throw MessageError("pairs: a JSON " + std::string(json::type_name(pairs)) +
                        ", not an array of [pk, revision]");
@@ -93,7 +48,7 @@ MasterPairs parse_pairs_line(std::string_view line) {
     }
     if (!p[1].is_number_integer()) throw MessageError(where + ": the revision is not an integer");
     out.keys.push_back(p[0]);
-    out.key_texts.push_back(key_text(p[0]));
+    out.key_texts.push_back(resync::key_text(p[0]));
     out.revisions.push_back(p[1].is_number_unsigned()
                                 ? static_cast<std::int64_t>(p[1].get<std::uint64_t>())
                                 : p[1].get<std::int64_t>());
@@ -101,18 +56,8 @@ MasterPairs parse_pairs_line(std::string_view line) {
   return out;
 }
 
-std::string python_set_repr(const std::vector<json::Json>& keys) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += keys[i].is_string() ? python_str_repr(keys[i].get<std::string>()) : key_text(keys[i]);
-  }
-  out += '}';
-  return out;
-}
-
 std::string diff_replica_header(std::string_view master_line, std::string_view queue) {
-  std::string out(trim(master_line));
+  std::string out(resync::trim_line(master_line));
   out += ',';
   out += queue;
   return out;
@@ -125,10 +70,10 @@ DiffReplicaReport diff_replica(const Config& config, std::istream& in, std::FILE
                       ": [replica] is not configured; diff-replica reads a replica table");
   }
   std::string line;
-  if (!std::getline(in, line) || trim(line).empty()) {
+  if (!std::getline(in, line) || resync::trim_line(line).empty()) {
     throw CommandError("the input is empty: expected the output of cqrs_diff_master");
   }
-  const std::string first(trim(line));
+  const std::string first(resync::trim_line(line));
   const std::string cqrs_id = first.substr(0, first.find(','));
   const ReplicaModel* model = config.find_replica_model(cqrs_id);
   if (model == nullptr) throw CommandError("Wrong CQRS ID: " + cqrs_id + "!");
@@ -167,7 +112,7 @@ DiffReplicaReport diff_replica(const Config& config, std::istream& in, std::FILE
   std::string keys_param, revs_param, result;
   while (std::getline(in, line)) {
     ++number;
-    if (trim(line).empty()) continue;
+    if (resync::trim_line(line).empty()) continue;
     ++report.lines;
     const auto skip = [&](const std::string& why) {
       ++report.bad_lines;
@@ -201,22 +146,17 @@ DiffReplicaReport diff_replica(const Config& config, std::istream& in, std::FILE
       continue;
     }
     if (r.empty()) continue;
-    std::vector<json::Json> differing;
+    std::vector<std::size_t> differing;  // 0-based positions in the line, in its order
     differing.reserve(r.size());
     for (const auto& row : r) {
-      differing.push_back(pairs.keys[row[0].as<std::size_t>() - 1]);
+      differing.push_back(row[0].as<std::size_t>() - 1);
     }
     report.differing += differing.size();
-    result.clear();
-    result += '[';
-    for (std::size_t i = 0; i < differing.size(); ++i) {
-      if (i > 0) result += ',';
-      json::dump_to(result, differing[i]);
-    }
-    result += "]\n";
+    result = resync::json_list(pairs.keys, differing);
+    result += '\n';
     std::fwrite(result.data(), 1, result.size(), out);
     std::fflush(out);
-    std::fprintf(err, "PK to resync: %s\n", python_set_repr(differing).c_str());
+    std::fprintf(err, "PK to resync: %s\n", resync::python_set(pairs.keys, differing).c_str());
     std::fflush(err);
   }
   return report;

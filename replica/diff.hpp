@@ -24,10 +24,6 @@ struct MasterPairs {
 // element that is not a [key, integer revision] pair, a key that is not a number or string.
 MasterPairs parse_pairs_line(std::string_view line);
 
-// Python's repr() of a set of these keys, as django-cqrs prints it after "PK to resync: ":
-// `{1, 2, 3}`, `{'a', "it's"}`.
-std::string python_set_repr(const std::vector<json::Json>& keys);
-
 // Line 1 of the replica's output: line 1 of the master's (trimmed) + "," + the queue.
 std::string diff_replica_header(std::string_view master_line, std::string_view queue);
 

@@ -49,8 +49,3 @@ TEST_CASE("key lines are JSON arrays of numbers or strings") {
   CHECK_THROWS_AS(master::parse_key_line("[1"), MessageError);
   CHECK_THROWS_AS(master::parse_key_line("[1] x"), MessageError);
 }
-
-TEST_CASE("trim_line drops spaces and a terminal's carriage return") {
-  CHECK(master::trim_line("  [1]\r\n") == "[1]");
-  CHECK(master::trim_line("\t\n").empty());
-}
