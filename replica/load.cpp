@@ -398,9 +398,13 @@ void materialize(const Target& target, LoadBatch& b) {
       PreparedLine p = prepare_line(target, b.lazy_lines[row.delivery - b.first], row.delivery);
       if (!p.row || p.row->pk_text != row.pk_text || p.row->revision != row.revision ||
           p.row->columns != row.columns) {
-        throw std::logic_error("bulk-load line " + std::to_string(row.delivery) +
-                               ": the fast path and prepare_line() disagree (" +
-                               (p.row ? "pk=" + p.row->pk_text : p.reason) + ")");
+        std::string m = "bulk-load line ";
+        m.append(std::to_string(row.delivery))
+            .append(": the fast path and prepare_line() disagree (")
+            .append(p.row ? "pk=" : "")
+            .append(p.row ? p.row->pk_text : p.reason)
+            .append(")");
+        throw std::logic_error(m);
       }
       row = std::move(*p.row);
     }
