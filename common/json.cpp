@@ -48,34 +48,6 @@ std::string cut(std::string s, std::size_t max_chars) {
   return s;
 }
 
-// True if `s` matches the JSON number grammar -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-bool is_json_number(std::string_view s) {
-  std::size_t i = 0;
-  const auto digit = [&](std::size_t k) { return k < s.size() && s[k] >= '0' && s[k] <= '9'; };
-  if (i < s.size() && s[i] == '-') ++i;
-  if (!digit(i)) return false;
-  if (s[i] == '0') {
-    ++i;
-  } else {
-    while (digit(i))
-      ++i;
-  }
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    if (!digit(i)) return false;
-    while (digit(i))
-      ++i;
-  }
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-    if (!digit(i)) return false;
-    while (digit(i))
-      ++i;
-  }
-  return i == s.size();
-}
-
 Json decimal_unchecked(std::string_view text) {
   return Json::binary(Json::binary_t::container_type(text.begin(), text.end()), kDecimalSubtype);
 }
@@ -407,6 +379,33 @@ void dump_int(std::string& out, Int v) {
 
 }  // namespace
 
+bool is_number_text(std::string_view s) noexcept {
+  std::size_t i = 0;
+  const auto digit = [&](std::size_t k) { return k < s.size() && s[k] >= '0' && s[k] <= '9'; };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (!digit(i)) return false;
+  if (s[i] == '0') {
+    ++i;
+  } else {
+    while (digit(i))
+      ++i;
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!digit(i)) return false;
+    while (digit(i))
+      ++i;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digit(i)) return false;
+    while (digit(i))
+      ++i;
+  }
+  return i == s.size();
+}
+
 Json parse(std::string_view text, const ParseLimits& limits, std::string_view subject) {
   if (text.size() > limits.max_bytes) {
     throw MessageError(std::string(subject) + ": " + std::to_string(text.size()) +
@@ -437,7 +436,7 @@ std::string_view decimal_text(const Json& v) noexcept {
 }
 
 Json make_decimal(std::string_view text) {
-  if (!is_json_number(text)) {
+  if (!is_number_text(text)) {
     throw MessageError("number '" + cut(printable(text), 80) + "': not a JSON number");
   }
   return decimal_unchecked(text);

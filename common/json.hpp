@@ -41,6 +41,9 @@ std::string_view decimal_text(const Json& v) noexcept;
 Json make_decimal(std::string_view text);
 // Integer, unsigned, floating or exact number.
 bool is_number(const Json& v) noexcept;
+// Whether `text` is a number in JSON's grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+// (PostgreSQL's IsValidJsonNumber() accepts the same).
+bool is_number_text(std::string_view text) noexcept;
 // The JSON text of a number as dump() writes it (`42`, `10.50`, `1e-7`); throws MessageError
 // for a value that is not a number.
 std::string number_text(const Json& v);

@@ -15,6 +15,7 @@
 
 #include "common/config.hpp"
 #include "common/error.hpp"
+#include "common/json.hpp"
 #include "common/pg/session.hpp"
 #include "common/progress.hpp"
 #include "master/outbox.hpp"
@@ -91,35 +92,6 @@ void write_all(std::FILE* out, std::string& buf) {
 
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
-}
-
-// PostgreSQL's IsValidJsonNumber(): -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-bool is_json_number(std::string_view s) {
-  std::size_t i = 0;
-  const auto digits = [&] {
-    const std::size_t from = i;
-    while (i < s.size() && is_digit(s[i]))
-      ++i;
-    return i > from;
-  };
-  if (i < s.size() && s[i] == '-') ++i;
-  if (i < s.size() && s[i] == '0') {
-    ++i;
-  } else if (i < s.size() && s[i] >= '1' && s[i] <= '9') {
-    digits();
-  } else {
-    return false;
-  }
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    if (!digits()) return false;
-  }
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-    if (!digits()) return false;
-  }
-  return i == s.size();
 }
 
 [[noreturn]] void bad_timestamp(std::string_view text) {
@@ -252,7 +224,7 @@ void append_pg_json_string(std::string& out, std::string_view text) {
 void append_client_value(std::string& out, ClientKind kind, std::string_view text) {
   switch (kind) {
     case ClientKind::kNumber:
-      if (is_json_number(text)) {
+      if (json::is_number_text(text)) {
         out.append(text);
       } else {
         append_pg_json_string(out, text);  // NaN, Infinity

@@ -104,33 +104,6 @@ bool is_kept_escape(char c) {
          c == 't';
 }
 
-// JSON's number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-bool is_json_number(std::string_view t) {
-  std::size_t i = 0;
-  const auto digits = [&] {
-    const std::size_t from = i;
-    while (i < t.size() && t[i] >= '0' && t[i] <= '9')
-      ++i;
-    return i > from;
-  };
-  if (i < t.size() && t[i] == '-') ++i;
-  if (i < t.size() && t[i] == '0') {
-    ++i;
-  } else if (!digits()) {
-    return false;
-  }
-  if (i < t.size() && t[i] == '.') {
-    ++i;
-    if (!digits()) return false;
-  }
-  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
-    ++i;
-    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
-    if (!digits()) return false;
-  }
-  return i == t.size();
-}
-
 // json::parse's default nesting limit: deeper text goes to the parser, which refuses it.
 constexpr std::size_t kMaxDepth = 64;
 
@@ -232,7 +205,7 @@ bool splice_json(std::string& out, std::string_view text, std::size_t outer_dept
       while (j < n && is_number_char(text[j]))
         ++j;
       const std::string_view token = text.substr(i, j - i);
-      if (!is_json_number(token)) return false;
+      if (!json::is_number_text(token)) return false;
       // the parser reads -0 as the integer 0; every other number is written as it is read
       out += token == "-0" ? std::string_view("0") : token;
       i = j;

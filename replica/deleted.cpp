@@ -2,7 +2,6 @@
 // and deletion (with tombstones) of the keys the master no longer has.
 #include "replica/deleted.hpp"
 
-#include <cctype>
 #include <functional>
 #include <istream>
 #include <ostream>
@@ -33,33 +32,6 @@ SELECT format_type(a.atttypid, NULL), t.typcategory = 'N'
 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped
 )sql";
-
-// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-bool is_json_number(std::string_view s) {
-  std::size_t i = 0;
-  const auto digits = [&] {
-    const std::size_t from = i;
-    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])))
-      ++i;
-    return i > from;
-  };
-  if (i < s.size() && s[i] == '-') ++i;
-  if (i < s.size() && s[i] == '0') {
-    ++i;
-  } else if (!digits()) {
-    return false;
-  }
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    if (!digits()) return false;
-  }
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-    if (!digits()) return false;
-  }
-  return i == s.size();
-}
 
 // What the deleted commands need of a model's table.
 struct KeyedTable {
@@ -109,7 +81,7 @@ bool stderr_is_terminal() {
 
 void append_pk(std::string& array, std::string_view text, bool numeric) {
   if (array.size() > 1) array += ',';
-  if (numeric && is_json_number(text)) {
+  if (numeric && json::is_number_text(text)) {
     array += text;
   } else {
     json::dump_to(array, json::Json(std::string(text)));

@@ -87,6 +87,19 @@ TEST_CASE("exact numbers inside documents survive a round trip") {
   CHECK(dump(v) == text);
 }
 
+TEST_CASE("is_number_text: JSON's number grammar, as PostgreSQL's IsValidJsonNumber") {
+  for (const char* good : {"0", "-0", "42", "-17", "10.50", "0.1", "1e5", "1E-7", "1.5e+300",
+                           "-0.0", "99999999999999999999999"}) {
+    CAPTURE(good);
+    CHECK(is_number_text(good));
+  }
+  for (const char* bad : {"", "-", "01", "-01", "1.", ".5", "1e", "1e+", "+1", "1,5", "NaN",
+                          "Infinity", "0x10", " 1", "1 ", "1.5.2", "--1"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(is_number_text(bad));
+  }
+}
+
 TEST_CASE("make_decimal validates JSON number text") {
   CHECK(decimal_text(make_decimal("10.50")) == "10.50");
   CHECK(decimal_text(make_decimal("-0")) == "-0");
