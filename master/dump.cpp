@@ -376,7 +376,6 @@ void decode_copy_text_row(std::string_view row, std::vector<std::string>& storag
 std::string dump_select(const RowSql& r) {
   std::string sql = "SELECT (";
   sql.append(r.pk).append(")::text, ").append(r.instance_data).append(" FROM ").append(r.from);
-  sql.append(" ORDER BY ").append(r.pk);
   return sql;
 }
 
@@ -595,7 +594,7 @@ std::optional<ClientPlan> client_plan(pqxx::transaction_base& txn, const MasterM
   for (std::size_t i = 1; i < fields.size(); ++i) {
     if (!add_column(*fields[i])) return std::nullopt;
   }
-  select.append(" FROM ").append(rs.from).append(" ORDER BY ").append(rs.pk);
+  select.append(" FROM ").append(rs.from);
   plan.copy_sql = "COPY (";
   plan.copy_sql.append(select).append(") TO STDOUT");
   return plan;

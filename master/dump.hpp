@@ -67,10 +67,12 @@ void append_pg_json_string(std::string& out, std::string_view text);
 void decode_copy_text_row(std::string_view row, std::vector<std::string>& storage,
                           std::vector<std::optional<std::string_view>>& fields);
 
-// The statement that streams the dump: one row per table row, in primary-key order, with two
-// columns: the key as text (for error messages) and the SAVE instance_data exactly as the
-// capture triggers store it (row_sql()). Every row of the table: the model's filter is not
-// applied (django-cqrs dumps the default manager's rows).
+// The statement that streams the dump: one row per table row, in the table's physical order
+// (a sequential scan, as COPY of the table; ordering by key costs an index scan, about a
+// quarter of the dump's time, and a dump's lines need no order), with two columns: the key as
+// text (for error messages) and the SAVE instance_data exactly as the capture triggers store
+// it (row_sql()). Every row of the table: the model's filter is not applied (django-cqrs dumps
+// the default manager's rows).
 std::string dump_select(const RowSql& r);
 // `COPY (<dump_select>) TO STDOUT (FORMAT binary)`.
 std::string dump_copy(const RowSql& r);

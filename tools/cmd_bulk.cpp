@@ -119,7 +119,7 @@ CommandSpec dump_spec() {
     sub.footer(
         "Line 1 is the cqrs_id; each following line is one row's SAVE instance_data exactly as\n"
         "the agent publishes it (same fields, serializer, formats); no trailing newline. Every\n"
-        "row of the table (the model's filter is not applied, as django-cqrs), in primary-key\n"
+        "row of the table (the model's filter is not applied, as django-cqrs), in the table's\n"
         "order, read in one REPEATABLE READ snapshot with one COPY. The file is written under a\n"
         "temporary name and renamed at the end. stderr: Done!, N instance(s) saved., M\n"
         "instance(s) processed.\n");
