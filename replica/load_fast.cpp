@@ -65,6 +65,12 @@ bool u_escape(const char* p, const char* end, bool lower_only, unsigned& cp) {
   return true;
 }
 
+// The escapes of JSON's grammar other than \uXXXX: \" \\ \/ \b \f \n \r \t.
+bool two_char_escape(char c) {
+  return c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' || c == 'r' ||
+         c == 't';
+}
+
 bool high_surrogate(unsigned cp) {
   return cp >= 0xD800 && cp <= 0xDBFF;
 }
@@ -108,31 +114,19 @@ bool scan_string(Cursor& c, std::string_view& raw, bool& escaped) {
     if (ch == '\\') {
       escaped = true;
       if (c.end - c.p < 2) return false;
-      switch (c.p[1]) {
-        case '"':
-        case '\\':
-        case '/':
-        case 'b':
-        case 'f':
-        case 'n':
-        case 'r':
-        case 't':
-          c.p += 2;
-          continue;
-        case 'u': {
-          unsigned cp = 0;
-          if (!u_escape(c.p, c.end, false, cp) || low_surrogate(cp)) return false;
-          c.p += 6;
-          if (high_surrogate(cp)) {
-            unsigned low = 0;
-            if (!u_escape(c.p, c.end, false, low) || !low_surrogate(low)) return false;
-            c.p += 6;
-          }
-          continue;
-        }
-        default:
-          return false;
+      if (two_char_escape(c.p[1])) {
+        c.p += 2;
+        continue;
       }
+      unsigned cp = 0;
+      if (!u_escape(c.p, c.end, false, cp) || low_surrogate(cp)) return false;
+      c.p += 6;
+      if (high_surrogate(cp)) {
+        unsigned low = 0;
+        if (!u_escape(c.p, c.end, false, low) || !low_surrogate(low)) return false;
+        c.p += 6;
+      }
+      continue;
     }
     if (ch < 0x20) return false;  // control characters must be escaped
     if (ch < 0x80) {
@@ -267,21 +261,9 @@ bool canonical_string(Cursor& c) {
       continue;
     }
     if (c.end - c.p < 2) return false;
-    switch (c.p[1]) {
-      case '"':
-      case '\\':
-      case '/':
-      case 'b':
-      case 'f':
-      case 'n':
-      case 'r':
-      case 't':
-        c.p += 2;
-        continue;
-      case 'u':
-        break;
-      default:
-        return false;
+    if (two_char_escape(c.p[1])) {
+      c.p += 2;
+      continue;
     }
     unsigned cp = 0;
     if (!u_escape(c.p, c.end, true, cp)) return false;
