@@ -44,6 +44,11 @@ bool is_number(const Json& v) noexcept;
 // Whether `text` is a number in JSON's grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 // (PostgreSQL's IsValidJsonNumber() accepts the same).
 bool is_number_text(std::string_view text) noexcept;
+// PostgreSQL's escape_json(): `text` as the JSON string literal the server writes for it (json
+// output, json_build_object, json_to_record of a string into a json/jsonb column): `"` + text
+// with `"`, `\`, \b \f \n \r \t escaped and other control characters as \u00XX + `"`; `/` and
+// non-ASCII stay as they are.
+void append_pg_json_string(std::string& out, std::string_view text);
 // The JSON text of a number as dump() writes it (`42`, `10.50`, `1e-7`); throws MessageError
 // for a value that is not a number.
 std::string number_text(const Json& v);

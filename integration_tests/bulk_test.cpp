@@ -752,9 +752,11 @@ TEST_CASE("bulk-load's COPY path: exact types and edge values, as the guarded up
   dump += edge_line("14", 0, R"("v":"twenty-one characters")");
   dump += edge_line("15", 0, R"("j":"back\\slash","jb":"tab\tnl\n")");
   dump += edge_line("16", 0, R"("number":1e400,"f":1e-320)");
+  // strings into json/jsonb whose text is also JSON once unquoted: stored as JSON strings
+  dump += edge_line("17", 0, R"("j":"C:\\new \/ \u00e9","jb":"x\\ty")");
   for (const int batch : {1, 4, 1000}) {
     const LoadRun run = same_both_ways(r, "edge", kEdgeColumns, "DELETE FROM edge;", dump, batch);
-    CHECK(run.counts.lines == 18);
+    CHECK(run.counts.lines == 19);
     CHECK(run.err.find("Dump file can't be parsed: line 11!") != std::string::npos);
     CHECK(run.err.find("Instance can't be saved: line 12!") != std::string::npos);
     CHECK(run.err.find("Unexpected error: line 13! ") != std::string::npos);
@@ -770,6 +772,8 @@ TEST_CASE("bulk-load's COPY path: exact types and edge values, as the guarded up
   CHECK(r.scalar("SELECT t FROM edge WHERE id = 9223372036854775807") == "\\N");
   CHECK(r.scalar("SELECT t FROM edge WHERE id = -9223372036854775808") == "\\");
   CHECK(r.scalar("SELECT ts FROM edge WHERE id = 2") == "2024-03-01 05:29:59.999999+00");
+  CHECK(r.rows("SELECT j::text, jb::text, jb #>> '{}' FROM edge WHERE id = 17") ==
+        Rows{{R"("C:\\new / é")", R"("x\\ty")", R"(x\ty)"}});
 }
 
 TEST_CASE("bulk-load's COPY path: keys across batches, revisions, tombstones, --clear, mapping") {

@@ -105,7 +105,7 @@ bool is_digit(char c) {
 // without the era: 44 BC is "0044") + "+00:00" for timestamptz; `t::text` for infinities.
 void append_django_ts(std::string& out, std::string_view t, bool with_zone) {
   if (t == "infinity" || t == "-infinity") {
-    append_pg_json_string(out, t);
+    json::append_pg_json_string(out, t);
     return;
   }
   std::string_view v = t;
@@ -180,61 +180,20 @@ std::optional<ClientKind> client_kind(std::uint32_t type_oid) {
   }
 }
 
-void append_pg_json_string(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  std::size_t run = 0;  // start of the pending unescaped run
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(text.substr(run, i - run));
-    run = i + 1;
-    switch (c) {
-      case '\b':
-        out.append("\\b");
-        break;
-      case '\f':
-        out.append("\\f");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      case '\r':
-        out.append("\\r");
-        break;
-      case '\t':
-        out.append("\\t");
-        break;
-      case '"':
-        out.append("\\\"");
-        break;
-      case '\\':
-        out.append("\\\\");
-        break;
-      default:
-        out.append("\\u00");
-        out.push_back(kHex[c >> 4]);
-        out.push_back(kHex[c & 0xF]);
-    }
-  }
-  out.append(text.substr(run));
-  out.push_back('"');
-}
-
 void append_client_value(std::string& out, ClientKind kind, std::string_view text) {
   switch (kind) {
     case ClientKind::kNumber:
       if (json::is_number_text(text)) {
         out.append(text);
       } else {
-        append_pg_json_string(out, text);  // NaN, Infinity
+        json::append_pg_json_string(out, text);  // NaN, Infinity
       }
       return;
     case ClientKind::kBool:
       out.append(text == "t" ? "true" : "false");
       return;
     case ClientKind::kString:
-      append_pg_json_string(out, text);
+      json::append_pg_json_string(out, text);
       return;
     case ClientKind::kJson:
       out.append(text);
@@ -284,7 +243,7 @@ bool append_line_value(std::string& out, ClientKind kind, std::string_view text,
       }
       {
         std::string escaped;
-        append_pg_json_string(escaped, text);
+        json::append_pg_json_string(escaped, text);
         return splice_json(out, escaped, outer_depth);
       }
     case ClientKind::kJson:
@@ -568,7 +527,7 @@ std::optional<ClientPlan> client_plan(pqxx::transaction_base& txn, const MasterM
   std::string select = "SELECT ";
   const auto add = [&](const std::string& name, ClientKind kind, const std::string& expr) {
     std::string pg_key;
-    append_pg_json_string(pg_key, name);
+    json::append_pg_json_string(pg_key, name);
     std::string key;
     splice_json(key, pg_key);  // a JSON string: cannot fail
     key.push_back(':');

@@ -58,8 +58,6 @@ void append_client_value(std::string& out, ClientKind kind, std::string_view tex
 // unspecified. Throws Error as append_client_value() does.
 bool append_line_value(std::string& out, ClientKind kind, std::string_view text,
                        std::size_t outer_depth);
-// PostgreSQL's escape_json(): `"` + the escaped text + `"`.
-void append_pg_json_string(std::string& out, std::string_view text);
 
 // Splits one row of `COPY ... TO STDOUT` text format (with or without its final newline) into
 // its fields, unescaped into `storage` (NULL, `\N`, gives nullopt). Views stay valid until the

@@ -176,10 +176,15 @@ void copy_text(std::string& out, const Target& target, const Row& row) {
       out.append("\\N");
     } else if (value.is_string()) {
       const auto& s = value.get_ref<const std::string&>();
-      // json_to_record puts a string into json/jsonb as its unescaped text between quotes
-      if (is_json_column(c)) out += '"';
-      copy_escape(out, s);
-      if (is_json_column(c)) out += '"';
+      if (is_json_column(c)) {
+        // json_to_record makes a string into json/jsonb the JSON string literal escape_json()
+        // writes for it
+        text.clear();
+        json::append_pg_json_string(text, s);
+        copy_escape(out, text);
+      } else {
+        copy_escape(out, s);
+      }
     } else {
       text.clear();
       json::dump_to(text, value);

@@ -569,14 +569,17 @@ bool FastLineMapper::map(std::string_view line, Row& row, std::string& copy, Scr
         copy += "\\N";
         break;
       case Kind::kString:
-        // json_to_record puts a string into json/jsonb as its unescaped text between quotes
-        if (json_column_[i]) copy += '"';
-        if (v.escaped) {
+        if (json_column_[i]) {
+          // json_to_record makes a string into json/jsonb the JSON string literal
+          // escape_json() writes for it
+          s.literal.clear();
+          json::append_pg_json_string(s.literal, string_text(v, s.decoded));
+          copy_escape(copy, s.literal);
+        } else if (v.escaped) {
           copy_escape(copy, string_text(v, s.decoded));
         } else {
           copy += v.text;  // no backslash, and control characters cannot be raw
         }
-        if (json_column_[i]) copy += '"';
         break;
       case Kind::kNested:  // canonical JSON text: no raw control characters, maybe backslashes
         copy_escape(copy, v.text);

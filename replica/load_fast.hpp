@@ -47,6 +47,7 @@ class FastLineMapper {
     std::vector<std::size_t> mapped;    // per column: index in `values` a mapped key gives it
     std::vector<std::size_t> unmapped;  // per column: index in `values` of the key named like it
     std::string decoded;
+    std::string literal;  // a string value as a JSON literal, for a json/jsonb column
   };
 
   // Maps one (unstripped) line. True: `row` holds signal SAVE, pk_text, revision and columns

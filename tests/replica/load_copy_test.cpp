@@ -67,12 +67,14 @@ TEST_CASE("COPY text: tab-separated columns, \\N for null, escapes, JSON text fo
       "9223372036854775807\ta\\tb\\nc\\rd\\\\e \\\\N \xc3\xa9\xc3\xa9 \xf0\x9f\x98\x80\t\\N\t10."
       "50\ttrue\t{\"k\":[1,2.50,\"x\\\\\"y\"],\"z\":null}\t[1,\"\\\\/\"]\t2024-01-01T00:00:00+"
       "05:30\t3\t2024-01-01 00:00:00+00:00\n");
-  // a string into json/jsonb: between quotes, unescaped, as json_to_record does
+  // a string into json/jsonb: the JSON literal of its text, as json_to_record makes it
+  // (PostgreSQL's escape_json: `"` and `\` escaped, \n as \n, `/` and é as they are)
   CHECK(
       copy_line(
           t,
-          R"({"id":"7","doc":"plain","raw":"q\"\\","cqrs_revision":0,"cqrs_updated":"2024-01-01 00:00:00+00:00"})") ==
-      "7\t\"plain\"\t\"q\"\\\\\"\t0\t2024-01-01 00:00:00+00:00\n");
+          R"({"id":"7","doc":"plain","raw":"q\"\\ C:\\new\n\/ \u00e9","cqrs_revision":0,"cqrs_updated":"2024-01-01 00:00:00+00:00"})") ==
+      "7\t\"plain\"\t\"q\\\\\"\\\\\\\\ C:\\\\\\\\new\\\\n/ \xc3\xa9\"\t0\t2024-01-01 "
+      "00:00:00+00:00\n");
   // numbers keep their JSON text, booleans and objects into text columns as JSON text
   CHECK(
       copy_line(

@@ -154,8 +154,9 @@ TEST_CASE("fast path: the lines it takes give exactly the slow path's row and CO
       // Python json.dumps spacing between the line's own tokens
       R"({"id": 5, "label": "spaced" , "cqrs_revision" : 2,	"cqrs_updated": "t"})",
       "  {\"id\":6,\"cqrs_revision\":0,\"cqrs_updated\":\"t\"}\r\n",
-      // strings into json/jsonb: between quotes, unescaped
+      // strings into json/jsonb: their JSON literal (escape_json)
       R"({"id":7,"doc":"plain","raw":"q\"\\ \u00e9","cqrs_revision":0,"cqrs_updated":"t"})",
+      R"({"id":7,"doc":"C:\\new\ttab\u0001 \/","raw":"\"","cqrs_revision":0,"cqrs_updated":"t"})",
       // scalars into json/jsonb, nested values into text columns, booleans into text
       R"({"id":8,"doc":1.5e3,"raw":true,"label":{"a":[true,false,null]},"code":false,"cqrs_revision":0,"cqrs_updated":"t"})",
       // nested canonical strings: escapes as json::dump writes them
