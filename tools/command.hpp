@@ -40,19 +40,6 @@ std::vector<CommandSpec> diff_commands();         // diff-master, diff-replica, 
 std::vector<CommandSpec> deleted_commands();      // deleted-diff-*, deleted-sync-replica
 std::vector<CommandSpec> dead_letter_commands();  // dead-letters
 
-// Flag storage of a command whose flags are fixed but whose work is not implemented yet.
-struct PlannedOptions {
-  std::vector<std::string> cqrs_ids;
-  std::string text;
-  int number = 0;
-  bool flag = false;
-};
-
-// A command that parses its django-cqrs flags, then answers "not implemented yet (<issue>)"
-// with exit code 2 (cmd_planned.cpp).
-CommandSpec planned_command(std::string name, std::string alias, std::string summary,
-                            std::string issue,
-                            std::function<void(CLI::App&, PlannedOptions&)> flags);
 std::vector<CommandSpec> migrate_commands();
 std::vector<CommandSpec> master_commands();
 std::vector<CommandSpec> watch_commands();
