@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include "replica/load.hpp"
+#include "target_fixture.hpp"
 
 using namespace pgcqrs;
 using namespace pgcqrs::replica;
@@ -12,23 +13,18 @@ using namespace pgcqrs::replica;
 namespace {
 
 Target typed_target() {
-  Target t;
-  t.model.cqrs_id = "item";
-  t.model.table = {"reads", "item"};
-  t.model.mapping = {{"label", "name"}};
-  t.table.table = t.model.table;
-  t.table.columns = {{"id", "bigint", "int8"},
-                     {"name", "text", "text"},
-                     {"code", "character varying(20)", "varchar"},
-                     {"price", "numeric(12,2)", "numeric"},
-                     {"on", "boolean", "bool"},
-                     {"doc", "jsonb", "jsonb"},
-                     {"raw", "json", "json"},
-                     {"at", "timestamp(3) with time zone", "timestamptz"},
-                     {"cqrs_revision", "integer", "int4"},
-                     {"cqrs_updated", "timestamp with time zone", "timestamptz"}};
-  t.table.primary_key = "id";
-  return t;
+  return testing::make_target("item", {"reads", "item"},
+                              {{"id", "bigint", "int8"},
+                               {"name", "text", "text"},
+                               {"code", "character varying(20)", "varchar"},
+                               {"price", "numeric(12,2)", "numeric"},
+                               {"on", "boolean", "bool"},
+                               {"doc", "jsonb", "jsonb"},
+                               {"raw", "json", "json"},
+                               {"at", "timestamp(3) with time zone", "timestamptz"},
+                               {"cqrs_revision", "integer", "int4"},
+                               {"cqrs_updated", "timestamp with time zone", "timestamptz"}},
+                              {{"label", "name"}});
 }
 
 std::string copy_line(const Target& t, std::string_view line) {

@@ -14,6 +14,7 @@
 
 #include "common/json.hpp"
 #include "replica/load.hpp"
+#include "target_fixture.hpp"
 
 using namespace pgcqrs;
 using namespace pgcqrs::replica;
@@ -25,52 +26,46 @@ namespace {
 // (old_code -> code), a key mapped onto cqrs_revision (ignored: dropped), two keys mapped onto
 // one column (the last one of a line wins), a mapping onto a column the table lacks.
 Target typed_target() {
-  Target t;
-  t.model.cqrs_id = "item";
-  t.model.table = {"reads", "item"};
-  t.model.mapping = {{"label", "name"},          {"old_code", "code"}, {"rev", "cqrs_revision"},
-                     {"twin_a", "num"},          {"twin_b", "num"},    {"gone", "no_such_column"},
-                     {"cqrs_updated", "ignored"}};
-  t.table.table = t.model.table;
-  t.table.columns = {{"id", "bigint", "int8"},
-                     {"small", "smallint", "int2"},
-                     {"num", "integer", "int4"},
-                     {"name", "text", "text"},
-                     {"code", "character varying(20)", "varchar"},
-                     {"letter", "character(1)", "bpchar"},
-                     {"price", "numeric(12,2)", "numeric"},
-                     {"ratio", "real", "float4"},
-                     {"weight", "double precision", "float8"},
-                     {"on", "boolean", "bool"},
-                     {"day", "date", "date"},
-                     {"clock", "time without time zone", "time"},
-                     {"at", "timestamp without time zone", "timestamp"},
-                     {"at_tz", "timestamp(3) with time zone", "timestamptz"},
-                     {"span", "interval", "interval"},
-                     {"sku", "uuid", "uuid"},
-                     {"doc", "jsonb", "jsonb"},
-                     {"raw", "json", "json"},
-                     {"cqrs_revision", "integer", "int4"},
-                     {"cqrs_updated", "timestamp with time zone", "timestamptz"}};
-  t.table.primary_key = "id";
-  return t;
+  return testing::make_target("item", {"reads", "item"},
+                              {{"id", "bigint", "int8"},
+                               {"small", "smallint", "int2"},
+                               {"num", "integer", "int4"},
+                               {"name", "text", "text"},
+                               {"code", "character varying(20)", "varchar"},
+                               {"letter", "character(1)", "bpchar"},
+                               {"price", "numeric(12,2)", "numeric"},
+                               {"ratio", "real", "float4"},
+                               {"weight", "double precision", "float8"},
+                               {"on", "boolean", "bool"},
+                               {"day", "date", "date"},
+                               {"clock", "time without time zone", "time"},
+                               {"at", "timestamp without time zone", "timestamp"},
+                               {"at_tz", "timestamp(3) with time zone", "timestamptz"},
+                               {"span", "interval", "interval"},
+                               {"sku", "uuid", "uuid"},
+                               {"doc", "jsonb", "jsonb"},
+                               {"raw", "json", "json"},
+                               {"cqrs_revision", "integer", "int4"},
+                               {"cqrs_updated", "timestamp with time zone", "timestamptz"}},
+                              {{"label", "name"},
+                               {"old_code", "code"},
+                               {"rev", "cqrs_revision"},
+                               {"twin_a", "num"},
+                               {"twin_b", "num"},
+                               {"gone", "no_such_column"},
+                               {"cqrs_updated", "ignored"}});
 }
 
 // The benchmark's table (integration_tests/bench/sql/bulk_schema.sql).
 Target bench_target() {
-  Target t;
-  t.model.cqrs_id = "item";
-  t.model.table = {"public", "bulk_item"};
-  t.table.table = t.model.table;
-  t.table.columns = {{"id", "integer", "int4"},
-                     {"name", "text", "text"},
-                     {"price", "numeric(12,2)", "numeric"},
-                     {"at", "timestamp with time zone", "timestamptz"},
-                     {"doc", "jsonb", "jsonb"},
-                     {"cqrs_revision", "integer", "int4"},
-                     {"cqrs_updated", "timestamp with time zone", "timestamptz"}};
-  t.table.primary_key = "id";
-  return t;
+  return testing::make_target("item", {"public", "bulk_item"},
+                              {{"id", "integer", "int4"},
+                               {"name", "text", "text"},
+                               {"price", "numeric(12,2)", "numeric"},
+                               {"at", "timestamp with time zone", "timestamptz"},
+                               {"doc", "jsonb", "jsonb"},
+                               {"cqrs_revision", "integer", "int4"},
+                               {"cqrs_updated", "timestamp with time zone", "timestamptz"}});
 }
 
 // A line like bulk-dump writes for the benchmark's row i.
@@ -282,37 +277,31 @@ TEST_CASE("fast path: not for apply_function models or tables without a key colu
 }
 
 TEST_CASE("fast path: django-cqrs's dumps and message bodies (vectors)") {
-  Target product;
-  product.model.cqrs_id = "product";
-  product.model.table = {"reads", "product"};
-  product.table.table = product.model.table;
-  product.table.columns = {{"id", "integer", "int4"},
-                           {"name", "character varying(200)", "varchar"},
-                           {"description", "text", "text"},
-                           {"price", "numeric(12,2)", "numeric"},
-                           {"in_stock", "boolean", "bool"},
-                           {"released_at", "timestamp with time zone", "timestamptz"},
-                           {"release_date", "date", "date"},
-                           {"sku", "uuid", "uuid"},
-                           {"attrs", "jsonb", "jsonb"},
-                           {"quantity", "bigint", "int8"},
-                           {"weight", "double precision", "float8"},
-                           {"note", "character varying(100)", "varchar"},
-                           {"discontinued_on", "date", "date"},
-                           {"author_id", "integer", "int4"},
-                           {"cqrs_revision", "integer", "int4"},
-                           {"cqrs_updated", "timestamp with time zone", "timestamptz"}};
-  product.model.mapping = {{"author", "author_id"}};
-  product.table.primary_key = "id";
-  Target author;
-  author.model.cqrs_id = "author";
-  author.model.table = {"reads", "author"};
-  author.table.table = author.model.table;
-  author.table.columns = {{"id", "integer", "int4"},
-                          {"name", "character varying(200)", "varchar"},
-                          {"cqrs_revision", "integer", "int4"},
-                          {"cqrs_updated", "timestamp with time zone", "timestamptz"}};
-  author.table.primary_key = "id";
+  const Target product =
+      testing::make_target("product", {"reads", "product"},
+                           {{"id", "integer", "int4"},
+                            {"name", "character varying(200)", "varchar"},
+                            {"description", "text", "text"},
+                            {"price", "numeric(12,2)", "numeric"},
+                            {"in_stock", "boolean", "bool"},
+                            {"released_at", "timestamp with time zone", "timestamptz"},
+                            {"release_date", "date", "date"},
+                            {"sku", "uuid", "uuid"},
+                            {"attrs", "jsonb", "jsonb"},
+                            {"quantity", "bigint", "int8"},
+                            {"weight", "double precision", "float8"},
+                            {"note", "character varying(100)", "varchar"},
+                            {"discontinued_on", "date", "date"},
+                            {"author_id", "integer", "int4"},
+                            {"cqrs_revision", "integer", "int4"},
+                            {"cqrs_updated", "timestamp with time zone", "timestamptz"}},
+                           {{"author", "author_id"}});
+  const Target author =
+      testing::make_target("author", {"reads", "author"},
+                           {{"id", "integer", "int4"},
+                            {"name", "character varying(200)", "varchar"},
+                            {"cqrs_revision", "integer", "int4"},
+                            {"cqrs_updated", "timestamp with time zone", "timestamptz"}});
   for (const std::string& line : dump_lines("product.dump"))
     CHECK(compare(product, line).fast);
   for (const std::string& line : dump_lines("author.dump"))

@@ -9,6 +9,7 @@
 #include "common/error.hpp"
 #include "common/json.hpp"
 #include "replica/load.hpp"
+#include "target_fixture.hpp"
 
 using namespace pgcqrs;
 using namespace pgcqrs::replica;
@@ -17,29 +18,20 @@ namespace {
 
 // The replica of django-cqrs's test model `author` (id, name, publisher): no `books` column.
 Target author_target() {
-  Target t;
-  t.model.cqrs_id = "author";
-  t.model.table = {"reads", "author"};
-  t.table.table = t.model.table;
-  for (const char* c : {"id", "name", "publisher_id", "cqrs_revision", "cqrs_updated"})
-    t.table.columns.push_back({c, "text", "text"});
-  t.model.mapping = {{"publisher", "publisher_id"}};
-  t.table.primary_key = "id";
-  return t;
+  return testing::make_target(
+      "author", {"reads", "author"},
+      testing::text_columns({"id", "name", "publisher_id", "cqrs_revision", "cqrs_updated"}),
+      {{"publisher", "publisher_id"}});
 }
 
 // A model keyed by a uuid column named `Key`.
 Target keyed_target() {
-  Target t;
-  t.model.cqrs_id = "thing";
-  t.model.table = {"reads", "Thing"};
-  t.table.table = t.model.table;
-  t.table.columns = {{"Key", "uuid", "uuid"},
-                     {"price", "numeric(12,2)", "numeric"},
-                     {"cqrs_revision", "integer", "int4"},
-                     {"cqrs_updated", "timestamp with time zone", "timestamptz"}};
-  t.table.primary_key = "Key";
-  return t;
+  return testing::make_target("thing", {"reads", "Thing"},
+                              {{"Key", "uuid", "uuid"},
+                               {"price", "numeric(12,2)", "numeric"},
+                               {"cqrs_revision", "integer", "int4"},
+                               {"cqrs_updated", "timestamp with time zone", "timestamptz"}},
+                              {}, "Key");
 }
 
 }  // namespace
@@ -169,14 +161,10 @@ TEST_CASE("hostile lines are refused, never a crash") {
 }
 
 TEST_CASE("every line of django-cqrs's own dumps maps (vectors)") {
-  Target t;
-  t.model.cqrs_id = "product";
-  t.model.table = {"reads", "product"};
-  t.table.table = t.model.table;
-  for (const char* c :
-       {"id", "name", "price", "attrs", "quantity", "cqrs_revision", "cqrs_updated"})
-    t.table.columns.push_back({c, "text", "text"});
-  t.table.primary_key = "id";
+  const Target t =
+      testing::make_target("product", {"reads", "product"},
+                           testing::text_columns({"id", "name", "price", "attrs", "quantity",
+                                                  "cqrs_revision", "cqrs_updated"}));
   std::ifstream in(std::string(PGCQRS_VECTORS_DIR) + "/product.dump", std::ios::binary);
   REQUIRE(in.good());
   CHECK(read_cqrs_id(in, "product.dump") == "product");
