@@ -18,7 +18,8 @@
 #   BENCH_MANY_CLIENTS    8          pgbench -c of the ins1c8 workload
 #   BENCH_WORKLOADS       "ins1 ins100stmt ins100tx upd1 ins1async ins1c8"
 #   BENCH_VARIANTS        "plain capture rowtrg" (more: none notify bump min nocheck nonotify
-#                         notifyall agg rowagg rowtext colarrays keys, see
+#                         notifyall agg rowagg rowtext colarrays keys batch batchnw
+#                         batchns, see
 #                         bench/sql/capture_probe.sql)
 #   BENCH_UPDATE_ROWS     100000 [10000]  rows the UPDATE workloads pick from
 #   micro: CPU per statement of capture and of its parts, one backend, one transaction

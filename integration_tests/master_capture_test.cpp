@@ -161,6 +161,62 @@ TEST_CASE("rolled-back work publishes nothing; the correlation id travels") {
   CHECK(f.scalar("SELECT count(*) FROM cqrs.outbox") == "0");
 }
 
+TEST_CASE("batched capture: one outbox row per 1000 rows of a statement, whatever the session") {
+  MasterFixture f(R"sql(
+CREATE TABLE thing (id bigint PRIMARY KEY, code char(5), at timestamptz, day date, ok boolean,
+                    tags text[], n numeric(6,2));
+)sql",
+                  "[[master.model]]\ncqrs_id = \"thing\"\ntable = \"thing\"\n", {"thing"});
+  // a writer in another time zone and date style: the batch triggers store texts in fixed ones
+  f.sql(
+      "SET TimeZone = 'Asia/Kolkata'; SET DateStyle = 'SQL, DMY';"
+      " INSERT INTO thing SELECT g, 'ab', '2024-05-01 12:00:00.5+00', '2024-02-29', g % 2 = 0,"
+      " ARRAY['x', 'y z', NULL], g / 100.0 FROM generate_series(1, 2500) g;"
+      " UPDATE thing SET code = 'cd' WHERE id <= 10;");
+  // 2,500 rows in one statement: three batch rows; the 10-row UPDATE: one more
+  CHECK(f.scalar("SELECT count(*) || ' rows, ' || sum(events) || ' events, ' ||"
+                 " count(*) FILTER (WHERE batch IS NOT NULL) || ' batches' FROM cqrs.outbox") ==
+        "4 rows, 2510 events, 4 batches");
+  f.start_agent();
+  const auto msgs = f.take(2510);
+  REQUIRE(msgs.size() == 2510);
+  std::map<std::int64_t, std::vector<int>> revisions;
+  for (const auto& m : msgs) {
+    const auto& d = m["instance_data"];
+    const auto id = m["instance_pk"].get<std::int64_t>();
+    CHECK(d["id"] == id);
+    revisions[id].push_back(d["cqrs_revision"].get<int>());
+    if (id == 7 && d["cqrs_revision"] == 1) {
+      CHECK(d["code"] == "cd   ");  // char(n) keeps its padding, as json_build_object writes it
+    } else if (id == 8) {
+      CHECK(json::dump(d["n"]) == "0.08");
+    }
+    CHECK(d["at"] == "2024-05-01 12:00:00.500000+00:00");
+    CHECK(d["day"] == "2024-02-29");
+    CHECK(d["ok"] == (id % 2 == 0));
+    CHECK(d["tags"] == json::parse(R"(["x", "y z", null])"));
+    CHECK(m["previous_data"].is_null());
+    CHECK(m["meta"] == json::Json::object());
+  }
+  // every row once per revision, the UPDATE's after the INSERT's
+  CHECK(revisions.size() == 2500);
+  for (const auto& [id, revs] : revisions) {
+    CAPTURE(id);
+    CHECK(revs == (id <= 10 ? std::vector<int>{0, 1} : std::vector<int>{0}));
+  }
+  CHECK(eventually([&] { return f.scalar("SELECT count(*) FROM cqrs.outbox") == "0"; }, 10s));
+}
+
+TEST_CASE("the agent refuses a schema that lacks one of its migrations") {
+  MasterFixture f(kItemSchema, kItemModel, {"item"});
+  f.sql("DELETE FROM cqrs.schema_migrations WHERE component = 'master' AND version = 3");
+  std::string out;
+  CHECK(f.pgcqrs("master", &out) == 2);
+  CHECK_MESSAGE(out.find("schema cqrs lacks migration 0003_outbox_batches.sql of this pgcqrs;"
+                         " run `pgcqrs migrate` first") != std::string::npos,
+                out);
+}
+
 TEST_CASE("model options: fields, tracked_fields, filter, produce, meta, serializer") {
   MasterFixture f(R"sql(
 CREATE TABLE author (id integer PRIMARY KEY, name text NOT NULL);

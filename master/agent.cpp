@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "common/pg/session.hpp"
 #include "common/signals.hpp"
 #include "master/capture.hpp"
+#include "master/install.hpp"
 #include "master/outbox.hpp"
 
 namespace pgcqrs::master {
@@ -94,6 +96,14 @@ void Agent::run_once() {
       throw ConfigError("master database " + db.masked_url() +
                         ": schema cqrs has no outbox; run `pgcqrs migrate` first");
     }
+    // an outbox older than this agent (a batch column it reads is missing, say): the agent
+    // would fail at every read; the operator upgrades the schema with the triggers
+    const auto pending = pg::pending_migrations(txn, "master", migrations());
+    if (!pending.empty()) {
+      throw ConfigError("master database " + db.masked_url() + ": schema cqrs lacks migration " +
+                        std::string(pending.front().name) +
+                        " of this pgcqrs; run `pgcqrs migrate` first");
+    }
   }
 
   pg::Listener listener(mc.database, options_.application_name + " listener");
@@ -124,10 +134,11 @@ void Agent::run_once() {
   // 2 windows + a delete batch) plus rows that committed late
   const int below_limit = static_cast<int>(2 * window + options_.delete_batch + 64);
 
-  std::map<std::uint64_t, std::int64_t> in_flight;  // delivery tag -> outbox id
-  std::unordered_set<std::int64_t> known;           // published, not deleted yet
-  std::vector<std::int64_t> acked;                  // confirmed, to delete
-  std::int64_t cursor = 0;                          // highest id read in id order
+  std::map<std::uint64_t, std::int64_t> in_flight;    // delivery tag -> outbox id
+  std::unordered_map<std::int64_t, int> unconfirmed;  // outbox id -> its events not acked yet
+  std::unordered_set<std::int64_t> known;             // published, not deleted yet
+  std::vector<std::int64_t> acked;                    // confirmed, to delete
+  std::int64_t cursor = 0;                            // highest id read in id order
   auto linger_until = Clock::now() + options_.linger;
   auto last_confirm = Clock::now();
   auto last_vacuum = Clock::now();
@@ -171,7 +182,12 @@ void Agent::run_once() {
     for (const auto tag : c.acked) {
       const auto it = in_flight.find(tag);
       if (it == in_flight.end()) continue;
-      acked.push_back(it->second);
+      // a batch row goes when the last of its events is confirmed
+      const auto u = unconfirmed.find(it->second);
+      if (u != unconfirmed.end() && --u->second == 0) {
+        acked.push_back(it->second);
+        unconfirmed.erase(u);
+      }
       in_flight.erase(it);
     }
     m_.confirmed.inc(c.acked.size());
@@ -197,7 +213,12 @@ void Agent::run_once() {
     }
     if (in_flight.empty()) last_confirm = Clock::now();  // the confirm timeout starts now
     props.message_id = std::to_string(row.id);
+    if (row.index > 0) {
+      props.message_id.push_back('.');
+      props.message_id.append(std::to_string(row.index));
+    }
     in_flight.emplace(ch.publish(config_.broker.exchange, row.cqrs_id, body, props), row.id);
+    ++unconfirmed[row.id];
     known.insert(row.id);
     m_.published.inc();
   };

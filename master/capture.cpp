@@ -3,17 +3,24 @@
 // Shape of what is installed on a tracked table T for model M:
 //   BEFORE UPDATE FOR EACH ROW  zz_cqrs_bump         revision + 1, cqrs_updated = now();
 //                                                    a changed primary key -> DELETE of the old
-//   AFTER INSERT  FOR EACH STATEMENT (NEW TABLE)     one set-based INSERT INTO cqrs.outbox
+//   AFTER INSERT  FOR EACH STATEMENT (NEW TABLE)     one outbox row per statement (a batch)
 //   AFTER UPDATE  FOR EACH STATEMENT (OLD, NEW)      idem (+ DELETE for rows leaving the filter)
-//   AFTER DELETE  FOR EACH STATEMENT (OLD TABLE)     idem, DELETE events
+//   AFTER DELETE  FOR EACH STATEMENT (OLD TABLE)     one outbox row per deleted row
 //   BEFORE TRUNCATE FOR EACH STATEMENT               refuses: a TRUNCATE would publish nothing
-// Statement-level triggers with transition tables make a 100-row statement pay one outbox
-// INSERT, not 100 trigger calls.
+// Statement-level triggers with transition tables make a 100-row statement pay one trigger
+// call, not 100. SAVE events are written as batches (migrations/master/0003): one outbox row
+// per statement, per kBatchRows rows of it, holding each row's column texts; the agent formats
+// the events (master/batch.hpp). Building each row's JSON and inserting an outbox row per row
+// cost the writer 2-3 times what the batch costs (docs/benchmarks.md, "Batched capture").
+// Models with a serializer (their instance_data is filled at commit, per row) and models with
+// more fields than one json_build_object call takes keep one outbox row per event.
 #include "master/capture.hpp"
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <set>
+#include <utility>
 
 #include "common/error.hpp"
 
@@ -23,6 +30,8 @@ namespace {
 constexpr std::string_view kDollar = "$cqrs$";
 // json_build_object takes at most 100 arguments: 50 key/value pairs per call
 constexpr std::size_t kPairsPerCall = 45;
+// Rows per batch outbox row: bounds what the agent reads and holds for one outbox row.
+constexpr int kBatchRows = 1000;
 
 std::uint64_t fnv1a(std::string_view s) {
   std::uint64_t h = 1469598103934665603ULL;
@@ -47,6 +56,21 @@ bool compares_as_text(const Column& c) {
   static const std::set<std::string> kNoEquality = {"json", "xml",  "point", "box",   "polygon",
                                                     "line", "lseg", "path",  "circle"};
   return kNoEquality.count(c.base_type) != 0;
+}
+
+// The batch layout kind of a column (master/batch.hpp) and whether the trigger stores its cast
+// to text (true) or its to_json() text (false, kind 'j'). json_build_object() writes the types
+// the agent knows from their text; every other type, and bpchar (whose cast to text drops the
+// padding that json_build_object() keeps), is stored as to_json() writes it.
+std::pair<char, bool> batch_kind(const Column& c) {
+  if (c.is_array) return {'j', false};
+  static const std::map<std::string, char> kKinds = {
+      {"int2", 'n'},    {"int4", 'n'}, {"int8", 'n'},  {"float4", 'n'},      {"float8", 'n'},
+      {"numeric", 'n'}, {"bool", 'b'}, {"text", 's'},  {"varchar", 's'},     {"date", 's'},
+      {"uuid", 's'},    {"json", 'j'}, {"jsonb", 'j'}, {"timestamptz", 'T'}, {"timestamp", 't'}};
+  const auto it = kKinds.find(c.base_type);
+  if (it == kKinds.end()) return {'j', false};
+  return {it->second, true};
 }
 
 class Generator {
@@ -82,8 +106,8 @@ class Generator {
       out.statements.push_back(drop_trigger(t, table));
     }
     if (m_.produce) {
-      out.statements.push_back(function("insert", insert_body()));
-      out.statements.push_back(function("update", update_body()));
+      out.statements.push_back(function("insert", insert_body(), batched()));
+      out.statements.push_back(function("update", update_body(), batched()));
       out.statements.push_back(function("delete", delete_body()));
       out.statements.push_back("CREATE TRIGGER " + q_.name(std::string(kInsertTrigger)) +
                                " AFTER INSERT ON " + table +
@@ -192,8 +216,12 @@ class Generator {
     return "cqrs." + q_.name(function_name(m_.cqrs_id, what));
   }
 
-  std::string function(std::string_view what, const std::string& body) const {
-    return "CREATE OR REPLACE FUNCTION " + fn(what) + "() RETURNS trigger LANGUAGE plpgsql AS " +
+  // `fixed_settings`: the batch triggers store text output, which depends on the session's
+  // TimeZone and DateStyle; they run with fixed ones (so do the model's filter and meta SQL).
+  std::string function(std::string_view what, const std::string& body,
+                       bool fixed_settings = false) const {
+    return "CREATE OR REPLACE FUNCTION " + fn(what) + "() RETURNS trigger LANGUAGE plpgsql " +
+           (fixed_settings ? "SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' " : "") + "AS " +
            std::string(kDollar) + "\n" + body + std::string(kDollar);
   }
 
@@ -316,7 +344,64 @@ class Generator {
     return "DECLARE corr text := cqrs.correlation_id(); cqrs__now_ms bigint;\nBEGIN\n  ";
   }
 
+  // Whether SAVE events go to the outbox as statement batches (see the top of this file).
+  bool batched() const { return !m_.serializer && fields_.size() + 2 <= kPairsPerCall; }
+
+  // ARRAY[...] of one row's texts, in batch_layout()'s order, over the row alias `n` (and `o`,
+  // the old row, in previous_data on update).
+  std::string batch_values(const std::string& previous) const {
+    std::string arr = "ARRAY[";
+    const auto add = [&arr](const std::string& v) {
+      if (arr.size() > 6) arr += ", ";
+      arr += v;
+    };
+    const auto column = [&](const Column& c) {
+      const std::string ref = "n." + q_.name(c.name);
+      add(batch_kind(c).second ? ref + "::text" : "to_json(" + ref + ")::text");
+    };
+    column(pk_column());
+    add("n.cqrs_revision::text");
+    add("n.cqrs_updated::text");
+    for (std::size_t i = 1; i < fields_.size(); ++i)
+      column(*fields_[i]);
+    if (!tracked_.empty()) add("(" + previous + ")::text");
+    if (m_.meta_sql) add("n.cqrs_meta__::text");
+    return arr + "]";
+  }
+
+  // What each position of batch_values() is: '<kind>:<name>' (master/batch.hpp).
+  std::string batch_layout() const {
+    std::string arr = "ARRAY[";
+    const auto add = [&](char kind, const std::string& name) {
+      if (arr.size() > 6) arr += ", ";
+      arr += q_.literal(std::string(1, kind) + ":" + name);
+    };
+    add(batch_kind(pk_column()).first, pk_column().name);
+    add('n', "cqrs_revision");
+    add('T', "cqrs_updated");
+    for (std::size_t i = 1; i < fields_.size(); ++i)
+      add(batch_kind(*fields_[i]).first, fields_[i]->name);
+    if (!tracked_.empty()) add('P', "previous_data");
+    if (m_.meta_sql) add('M', "meta");
+    return arr + "]::text[]";
+  }
+
+  // One outbox row per kBatchRows rows of `from` (rows with alias n, and o when joined).
+  std::string batch_insert(const std::string& from, const std::string& previous) const {
+    const std::string meta_const = m_.meta_json ? q_.literal(*m_.meta_json) + "::json" : "NULL";
+    return "INSERT INTO cqrs.outbox (cqrs_id, signal, batch, batch_layout, events, meta, "
+           "correlation_id)\n  SELECT " +
+           q_.literal(m_.cqrs_id) + ", 'SAVE', array_agg(b.v), " + batch_layout() + ", count(*), " +
+           meta_const + ", corr\n  FROM (SELECT " + batch_values(previous) +
+           " AS v, row_number() OVER () AS rn\n        FROM " + from +
+           ") b\n  GROUP BY (b.rn - 1) / " + std::to_string(kBatchRows) + ";\n";
+  }
+
   std::string insert_body() const {
+    if (batched()) {
+      return declare() + batch_insert(rows("cqrs_new", true) + " n", previous_on_insert("n")) +
+             notify() + "  RETURN NULL;\nEND\n";
+    }
     return declare() + outbox_insert() + "  SELECT " + q_.literal(m_.cqrs_id) + ", 'SAVE', " +
            pk_json("n") + ", n.cqrs_revision, n.cqrs_updated, " + instance_data("n") + ", " +
            previous_on_insert("n") + ", " + meta("n") + ", corr\n  FROM " + rows("cqrs_new", true) +
@@ -325,12 +410,16 @@ class Generator {
 
   std::string update_body() const {
     const std::string pk = q_.name(pk_column().name);
-    std::string body = declare() + outbox_insert() + "  SELECT " + q_.literal(m_.cqrs_id) +
-                       ", 'SAVE', " + pk_json("n") + ", n.cqrs_revision, n.cqrs_updated, " +
-                       instance_data("n") + ", " + previous_on_update() + ", " + meta("n") +
-                       ", corr\n  FROM " + rows("cqrs_new", true) + " n";
-    if (!tracked_.empty()) body += " LEFT JOIN cqrs_old o ON o." + pk + " = n." + pk;
-    body += ";\n" + notify();
+    std::string from = rows("cqrs_new", true) + " n";
+    if (!tracked_.empty()) from += " LEFT JOIN cqrs_old o ON o." + pk + " = n." + pk;
+    std::string body;
+    if (batched()) {
+      body = declare() + batch_insert(from, previous_on_update()) + notify();
+    } else {
+      body = declare() + outbox_insert() + "  SELECT " + q_.literal(m_.cqrs_id) + ", 'SAVE', " +
+             pk_json("n") + ", n.cqrs_revision, n.cqrs_updated, " + instance_data("n") + ", " +
+             previous_on_update() + ", " + meta("n") + ", corr\n  FROM " + from + ";\n" + notify();
+    }
     if (m_.filter) {
       // a row that stops matching the filter leaves the replicas: publish its delete
       body += "  " + outbox_insert() + "  SELECT " + q_.literal(m_.cqrs_id) + ", 'DELETE', " +
@@ -461,7 +550,7 @@ std::vector<std::string> serializer_dispatch_ddl(const std::vector<SerializedMod
   out.push_back(
       "CREATE CONSTRAINT TRIGGER fill_instance_data AFTER INSERT ON cqrs.outbox "
       "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.instance_data IS NULL AND "
-      "NEW.signal = 'SAVE') EXECUTE FUNCTION cqrs.fill_instance_data()");
+      "NEW.signal = 'SAVE' AND NEW.batch IS NULL) EXECUTE FUNCTION cqrs.fill_instance_data()");
   return out;
 }
 

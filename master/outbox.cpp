@@ -6,24 +6,30 @@
 #include "common/error.hpp"
 #include "common/event.hpp"
 #include "common/json.hpp"
+#include "master/batch.hpp"
 
 namespace pgcqrs::master {
 namespace {
 
 // The rows after the cursor, and from the same snapshot the ids at or before it (cqrs_id NULL
 // marks them): both parts of a UNION ALL run under one snapshot.
+// The rows after the cursor, as many as hold `$2` events (at least one), and from the same
+// snapshot the ids at or before it (cqrs_id NULL marks them): both parts of a UNION ALL run
+// under one snapshot. A batch row's events are built by the agent (master/batch.hpp).
 constexpr const char* kFetchAfter = R"sql(
 (SELECT id, cqrs_id, signal, instance_pk::text, instance_data::text, previous_data::text,
-        meta::text, correlation_id
- FROM cqrs.outbox WHERE id > $1 ORDER BY id LIMIT $2)
+        meta::text, correlation_id, batch::text, batch_layout::text
+ FROM (SELECT o.*, sum(o.events) OVER (ORDER BY o.id) AS upto
+       FROM (SELECT * FROM cqrs.outbox WHERE id > $1 ORDER BY id LIMIT $2) o) o
+ WHERE upto - events < $2 ORDER BY id)
 UNION ALL
-(SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+(SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
  FROM cqrs.outbox WHERE id <= $1 ORDER BY id LIMIT $3)
 )sql";
 
 constexpr const char* kFetchIds = R"sql(
 SELECT id, cqrs_id, signal, instance_pk::text, instance_data::text, previous_data::text,
-       meta::text, correlation_id
+       meta::text, correlation_id, batch::text, batch_layout::text
 FROM cqrs.outbox WHERE id = ANY ($1::bigint[]) ORDER BY id
 )sql";
 
@@ -47,15 +53,29 @@ std::optional<std::string> opt(const pqxx::field& f) {
   return f.as<std::string>();
 }
 
-OutboxRow row_of(const pqxx::row& f) {
-  return OutboxRow{f[0].as<std::int64_t>(),
-                   f[1].as<std::string>(),
-                   f[2].as<std::string>(),
-                   f[3].as<std::string>(),
-                   opt(f[4]),
-                   opt(f[5]),
-                   opt(f[6]),
-                   opt(f[7])};
+// The events of one fetched row: itself, or the events of its batch.
+void append_events(std::vector<OutboxRow>& out, const pqxx::row& f) {
+  OutboxRow row;
+  row.id = f[0].as<std::int64_t>();
+  row.cqrs_id = f[1].as<std::string>();
+  row.signal = f[2].as<std::string>();
+  row.meta = opt(f[6]);
+  row.correlation_id = opt(f[7]);
+  if (!f[8].is_null()) {
+    const auto layout = f[9].is_null() ? std::string_view() : std::string_view(f[9].c_str());
+    for (auto& e : expand_batch(row, std::string_view(f[8].c_str(), f[8].size()), layout)) {
+      out.push_back(std::move(e));
+    }
+    return;
+  }
+  if (f[3].is_null()) {
+    throw MessageError("outbox id=" + std::to_string(row.id) +
+                       " has neither instance_pk nor batch");
+  }
+  row.instance_pk = f[3].as<std::string>();
+  row.instance_data = opt(f[4]);
+  row.previous_data = opt(f[5]);
+  out.push_back(std::move(row));
 }
 
 std::string id_array(const std::vector<std::int64_t>& ids) {
@@ -242,11 +262,20 @@ std::string build_body(const OutboxRow& row, Timestamp now, std::chrono::seconds
   out += ",\"cqrs_id\":";
   json::dump_to(out, json::Json(row.cqrs_id));
   out += ",\"instance_data\":";
-  bool ok = splice(row.instance_data, "null");
+  bool ok = true;
+  if (row.formatted && row.instance_data) {
+    out += *row.instance_data;
+  } else {
+    ok = splice(row.instance_data, "null");
+  }
   out += ",\"previous_data\":";
   ok = ok && splice(row.previous_data, "null");
   out += ",\"instance_pk\":";
-  ok = ok && splice_json(out, row.instance_pk);
+  if (row.formatted) {
+    out += row.instance_pk;
+  } else {
+    ok = ok && splice_json(out, row.instance_pk);
+  }
   out += ",\"correlation_id\":";
   if (row.correlation_id) {
     json::dump_to(out, json::Json(*row.correlation_id));
@@ -292,7 +321,7 @@ Fetched Outbox::fetch_after(std::int64_t after, int limit, int below_limit) {
     if (f[1].is_null()) {
       out.below.push_back(f[0].as<std::int64_t>());
     } else {
-      out.ahead.push_back(row_of(f));
+      append_events(out.ahead, f);
     }
   }
   out.below_truncated = static_cast<int>(out.below.size()) >= below_limit;
@@ -306,7 +335,7 @@ std::vector<OutboxRow> Outbox::fetch_ids(const std::vector<std::int64_t>& ids) {
   std::vector<OutboxRow> rows;
   rows.reserve(r.size());
   for (const auto& f : r)
-    rows.push_back(row_of(f));
+    append_events(rows, f);
   return rows;
 }
 

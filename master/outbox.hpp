@@ -24,6 +24,10 @@ struct OutboxRow {
   std::optional<std::string> previous_data;
   std::optional<std::string> meta;
   std::optional<std::string> correlation_id;
+  int index = 0;  // position of the event in its batch row (1, 2, ...); 0: a one-event row
+  // instance_pk and instance_data are already in the body's form (a batch event's, built by
+  // expand_batch()): build_body() copies them instead of splicing
+  bool formatted = false;
 };
 
 // The django-cqrs body of `row`, published at `now` with `ttl` (0 = never expires): compact,
@@ -52,7 +56,7 @@ struct Backlog {
 
 // One read of the outbox in one snapshot (see Outbox::fetch_after).
 struct Fetched {
-  std::vector<OutboxRow> ahead;     // rows with id > after, in id order
+  std::vector<OutboxRow> ahead;     // events of the rows with id > after, in id order
   std::vector<std::int64_t> below;  // ids <= after, in id order (ids only)
   bool below_truncated = false;     // `below` hit its limit: more ids <= after may exist
 };
@@ -64,12 +68,13 @@ class Outbox {
   // means its rows are published again (at-least-once).
   explicit Outbox(pg::Session& db);
 
-  // Up to `limit` rows with id > `after` in id order, and, from the same snapshot, the ids of
-  // up to `below_limit` rows with id <= `after`: the caller knows which of those it already
+  // The events of the rows with id > `after` in id order, as many rows as hold `limit` events
+  // (at least one row, whole rows: a batch row holds up to 1000), and, from the same snapshot, the
+  // ids of up to `below_limit` rows with id <= `after`: the caller knows which of those it already
   // published; any other one committed late (its transaction took its id before others that
   // committed first) and must be published before the `ahead` rows.
   Fetched fetch_after(std::int64_t after, int limit, int below_limit);
-  // The rows with these ids that exist, in id order.
+  // The events of the rows with these ids that exist, in id order.
   std::vector<OutboxRow> fetch_ids(const std::vector<std::int64_t>& ids);
   // Removes published rows (after the broker confirmed them).
   void remove(const std::vector<std::int64_t>& ids);

@@ -155,13 +155,14 @@ reset_tables() {  # reset_tables WORKLOAD VARIANT: empty every table, refill for
 
 events_of() {  # events the variant's capture wrote during the run ("" = it writes none)
   case "$1" in
-    capture | nonotify | notifyall | min) val "SELECT count(*) FROM cqrs.outbox" ;;
+    capture | nonotify | notifyall | min) val "SELECT coalesce(sum(events), 0) FROM cqrs.outbox" ;;
     nocheck) val "SELECT count(*) FROM bench.outbox_nocheck" ;;
     agg) val "SELECT coalesce(sum(json_array_length(events)), 0) FROM bench.outbox_agg" ;;
     keys) val "SELECT coalesce(sum(cardinality(pks)), 0) FROM bench.outbox_keys" ;;
     rowagg) val "SELECT coalesce(sum(json_array_length(events)), 0) FROM bench.outbox_rowagg" ;;
     rowtext) val "SELECT coalesce(sum(cardinality(events)), 0) FROM bench.outbox_rowtext" ;;
     colarrays) val "SELECT coalesce(sum(cardinality(id_a)), 0) FROM bench.outbox_colarrays" ;;
+    batch | batchnw | batchns) val "SELECT coalesce(sum(events), 0) FROM bench.outbox_batch" ;;
     rowtrg) val "SELECT count(*) FROM bench.naive_outbox" ;;
     *) echo "" ;;
   esac
@@ -293,7 +294,7 @@ MICRO_REPEAT="${BENCH_MICRO_REPEAT:-$(dflt 3 1)}"
 
 micro_applies() {  # micro_applies VARIANT WORKLOAD: does the variant capture this workload?
   case "$1/$2" in
-    bump/ins1 | bump/ins100stmt | min/upd1 | nocheck/upd1 | agg/upd1 | keys/upd1 | rowagg/upd1 | rowtext/upd1 | colarrays/upd1) return 1 ;;
+    bump/ins1 | bump/ins100stmt | min/upd1 | nocheck/upd1 | agg/upd1 | keys/upd1 | rowagg/upd1 | rowtext/upd1 | colarrays/upd1 | batch/upd1 | batchnw/upd1 | batchns/upd1) return 1 ;;
     *) return 0 ;;
   esac
 }
@@ -617,7 +618,7 @@ EOF
   local samples="$OUT/bloat-samples.txt"
   : > "$samples"
   BLOAT_T0="$(date +%s)"
-  BLOAT_Q="SELECT (SELECT count(*) FROM cqrs.outbox), pg_total_relation_size('cqrs.outbox'),
+  BLOAT_Q="SELECT (SELECT coalesce(sum(events), 0) FROM cqrs.outbox), pg_total_relation_size('cqrs.outbox'),
                   n_dead_tup, autovacuum_count, (SELECT count(*) FROM bench.t_event)
            FROM pg_stat_user_tables WHERE relid = 'cqrs.outbox'::regclass"
   while kill -0 "$PGBENCH_PID" 2>/dev/null; do

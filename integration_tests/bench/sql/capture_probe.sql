@@ -18,6 +18,10 @@
 --   rowtext   one outbox row per statement holding the captured columns' ROW texts (text[])
 --   colarrays one row per statement in a per-table outbox with one typed array per captured
 --             column (array_agg of each column: values stay binary, no output function runs)
+-- and the batched capture pgcqrs generates since migration 0003, as probes of its parts:
+--   batch     as generated: the rows' column texts in chunks of 1000, fixed TimeZone/DateStyle
+--   batchnw   without the row_number() window that cuts the chunks
+--   batchns   without the SET clauses
 CREATE TABLE bench.t_none (LIKE bench.t_plain INCLUDING ALL);
 CREATE TABLE bench.t_notify (LIKE bench.t_plain INCLUDING ALL);
 CREATE TABLE bench.t_bump (LIKE bench.t_plain INCLUDING ALL);
@@ -209,3 +213,64 @@ CREATE TRIGGER probe AFTER INSERT ON bench.t_notifyall
 CREATE TRIGGER probe_u AFTER UPDATE ON bench.t_notifyall
   REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT
   EXECUTE FUNCTION bench.probe_notifyall_update();
+
+-- The batched capture (one outbox row per statement with each row's column texts, formatted by
+-- the agent), as probes: `batch` as generated (chunks of at most 1000 rows, text output in
+-- fixed settings), `batchnw` without the chunking window, `batchns` without the SET clauses.
+CREATE TABLE bench.t_batch (LIKE bench.t_plain INCLUDING ALL);
+CREATE TABLE bench.t_batchnw (LIKE bench.t_plain INCLUDING ALL);
+CREATE TABLE bench.t_batchns (LIKE bench.t_plain INCLUDING ALL);
+CREATE TABLE bench.outbox_batch (
+  id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  cqrs_id        text NOT NULL,
+  signal         text NOT NULL,
+  batch          text[],
+  batch_layout   text[],
+  events         integer NOT NULL DEFAULT 1,
+  correlation_id text,
+  created_at     timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE FUNCTION bench.probe_batch() RETURNS trigger LANGUAGE plpgsql
+SET timezone = 'UTC' SET datestyle = 'ISO, YMD' AS $$
+DECLARE corr text := cqrs.correlation_id();
+BEGIN
+  INSERT INTO bench.outbox_batch (cqrs_id, signal, batch, batch_layout, events, correlation_id)
+  SELECT 'probe_batch', 'SAVE', array_agg(ARRAY[n.id::text, n.cqrs_revision::text,
+           n.cqrs_updated::text, n.name, n.price::text, n.qty::text, n.created_at::text, n.note]),
+         '{n:id,n:cqrs_revision,T:cqrs_updated,s:name,n:price,n:qty,T:created_at,s:note}', count(*), corr
+  FROM (SELECT n.*, row_number() OVER () AS cqrs__rn FROM cqrs_new n) n
+  GROUP BY (n.cqrs__rn - 1) / 1000;
+  RETURN NULL;
+END $$;
+
+CREATE FUNCTION bench.probe_batchnw() RETURNS trigger LANGUAGE plpgsql
+SET timezone = 'UTC' SET datestyle = 'ISO, YMD' AS $$
+DECLARE corr text := cqrs.correlation_id();
+BEGIN
+  INSERT INTO bench.outbox_batch (cqrs_id, signal, batch, batch_layout, events, correlation_id)
+  SELECT 'probe_batch', 'SAVE', array_agg(ARRAY[n.id::text, n.cqrs_revision::text,
+           n.cqrs_updated::text, n.name, n.price::text, n.qty::text, n.created_at::text, n.note]),
+         '{n:id,n:cqrs_revision,T:cqrs_updated,s:name,n:price,n:qty,T:created_at,s:note}', count(*), corr
+  FROM cqrs_new n HAVING count(*) > 0;
+  RETURN NULL;
+END $$;
+
+CREATE FUNCTION bench.probe_batchns() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE corr text := cqrs.correlation_id();
+BEGIN
+  INSERT INTO bench.outbox_batch (cqrs_id, signal, batch, batch_layout, events, correlation_id)
+  SELECT 'probe_batch', 'SAVE', array_agg(ARRAY[n.id::text, n.cqrs_revision::text,
+           n.cqrs_updated::text, n.name, n.price::text, n.qty::text, n.created_at::text, n.note]),
+         '{n:id,n:cqrs_revision,T:cqrs_updated,s:name,n:price,n:qty,T:created_at,s:note}', count(*), corr
+  FROM (SELECT n.*, row_number() OVER () AS cqrs__rn FROM cqrs_new n) n
+  GROUP BY (n.cqrs__rn - 1) / 1000;
+  RETURN NULL;
+END $$;
+
+CREATE TRIGGER probe AFTER INSERT ON bench.t_batch
+  REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT EXECUTE FUNCTION bench.probe_batch();
+CREATE TRIGGER probe AFTER INSERT ON bench.t_batchnw
+  REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT EXECUTE FUNCTION bench.probe_batchnw();
+CREATE TRIGGER probe AFTER INSERT ON bench.t_batchns
+  REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT EXECUTE FUNCTION bench.probe_batchns();

@@ -1,0 +1,297 @@
+// Batch outbox rows -> django-cqrs SAVE events (see batch.hpp).
+#include "master/batch.hpp"
+
+#include <algorithm>
+
+#include "common/error.hpp"
+#include "common/json.hpp"
+#include "master/dump.hpp"
+
+namespace pgcqrs::master {
+namespace {
+
+bool is_null_word(std::string_view t) {
+  return t.size() == 4 && (t[0] == 'N' || t[0] == 'n') && (t[1] == 'U' || t[1] == 'u') &&
+         (t[2] == 'L' || t[2] == 'l') && (t[3] == 'L' || t[3] == 'l');
+}
+
+struct Position {
+  char kind = 's';
+  std::string key;  // `"name":` as instance_data carries it (data kinds only)
+};
+
+std::optional<ClientKind> client_kind_of(char kind) {
+  switch (kind) {
+    case 'n':
+      return ClientKind::kNumber;
+    case 'b':
+      return ClientKind::kBool;
+    case 's':
+      return ClientKind::kString;
+    case 'j':
+      return ClientKind::kJson;
+    case 'T':
+      return ClientKind::kTimestampTz;
+    case 't':
+      return ClientKind::kTimestamp;
+    default:
+      return std::nullopt;
+  }
+}
+
+// The value as json_build_object() writes it, in splice_json()'s form. A text without its
+// kind's shape (the column's type changed since `pgcqrs migrate`) is written as a string.
+void append_value(std::string& out, ClientKind kind, std::string_view text) {
+  if (kind == ClientKind::kBool) {
+    // boolean's cast to text spells "true" / "false" (its output function "t" / "f")
+    if (text == "true" || text == "t") {
+      out.append("true");
+      return;
+    }
+    if (text == "false" || text == "f") {
+      out.append("false");
+      return;
+    }
+  } else {
+    const std::size_t before = out.size();
+    bool ok = false;
+    try {
+      ok = append_line_value(out, kind, text, 1);
+    } catch (const Error&) {
+      ok = false;
+    }
+    if (ok) return;
+    out.resize(before);
+  }
+  append_line_value(out, ClientKind::kString, text, 1);
+}
+
+[[noreturn]] void bad(const OutboxRow& row, const std::string& what) {
+  throw MessageError("outbox id=" + std::to_string(row.id) + " (batch of " + row.cqrs_id +
+                     "): " + what);
+}
+
+}  // namespace
+
+namespace {
+
+// parse_text_array()'s result without a string per element: the unescaped elements one after
+// the other in `storage`, each a span of it (length kNull for NULL).
+struct ArraySpans {
+  static constexpr std::size_t kNull = static_cast<std::size_t>(-1);
+  std::string storage;
+  std::vector<std::pair<std::size_t, std::size_t>> spans;  // offset, length
+  std::size_t rows = 0;
+  int dims = 0;
+
+  [[nodiscard]] bool is_null(std::size_t k) const { return spans[k].second == kNull; }
+  [[nodiscard]] std::string_view at(std::size_t k) const {
+    return std::string_view(storage).substr(spans[k].first, spans[k].second);
+  }
+};
+
+bool parse_spans(std::string_view text, ArraySpans& a) {
+  a.storage.clear();
+  a.storage.reserve(text.size());
+  a.spans.clear();
+  a.rows = 0;
+  a.dims = 0;
+  std::size_t i = 0;
+  const std::size_t n = text.size();
+  if (n > 0 && text[0] == '[') {  // dimension decoration of a lower bound other than 1
+    while (i < n && text[i] != '=')
+      ++i;
+    if (i == n) return false;
+    ++i;
+  }
+  if (i >= n || text[i] != '{') return false;
+  int depth = 0;
+  std::size_t row_start = 0;
+  std::size_t width = 0;  // elements per inner array, from the first one
+  bool expect_element = true;
+  bool after_comma = false;
+  while (i < n) {
+    const char c = text[i];
+    if (c == '{') {
+      if (!expect_element || depth >= 2) return false;
+      after_comma = false;
+      ++depth;
+      a.dims = std::max(a.dims, depth);
+      if (depth == 2) row_start = a.spans.size();
+      ++i;
+      continue;
+    }
+    if (c == '}') {
+      if (depth == 0 || after_comma) return false;
+      if (depth == 2) {
+        const std::size_t w = a.spans.size() - row_start;
+        if (a.rows == 0) {
+          width = w;
+        } else if (w != width) {
+          return false;
+        }
+        ++a.rows;
+      }
+      --depth;
+      ++i;
+      expect_element = false;
+      if (depth == 0) break;
+      continue;
+    }
+    if (c == ',') {
+      if (expect_element) return false;
+      expect_element = true;
+      after_comma = true;
+      ++i;
+      continue;
+    }
+    if (!expect_element || (a.dims == 2 && depth == 1)) return false;
+    after_comma = false;
+    const std::size_t start = a.storage.size();
+    if (c == '"') {
+      std::size_t j = i + 1;
+      while (j < n && text[j] != '"') {
+        // copy the run up to the next quote or backslash at once
+        std::size_t k = j;
+        while (k < n && text[k] != '"' && text[k] != '\\')
+          ++k;
+        a.storage.append(text.data() + j, k - j);
+        j = k;
+        if (j < n && text[j] == '\\') {
+          if (++j >= n) return false;
+          a.storage.push_back(text[j]);
+          ++j;
+        }
+      }
+      if (j >= n) return false;
+      a.spans.emplace_back(start, a.storage.size() - start);
+      i = j + 1;
+    } else {
+      std::size_t j = i;
+      while (j < n && text[j] != ',' && text[j] != '}')
+        ++j;
+      const std::string_view token = text.substr(i, j - i);
+      if (token.empty()) return false;
+      if (is_null_word(token)) {
+        a.spans.emplace_back(0, ArraySpans::kNull);
+      } else {
+        a.storage.append(token);
+        a.spans.emplace_back(start, token.size());
+      }
+      i = j;
+    }
+    expect_element = false;
+  }
+  if (depth != 0 || i != n) return false;
+  if (a.dims == 1) a.rows = a.spans.empty() ? 0 : 1;
+  return true;
+}
+
+}  // namespace
+
+bool parse_text_array(std::string_view text, std::vector<std::optional<std::string>>& elements,
+                      std::size_t& rows) {
+  elements.clear();
+  ArraySpans a;
+  if (!parse_spans(text, a)) {
+    rows = 0;
+    return false;
+  }
+  rows = a.rows;
+  elements.reserve(a.spans.size());
+  for (std::size_t k = 0; k < a.spans.size(); ++k) {
+    if (a.is_null(k)) {
+      elements.emplace_back(std::nullopt);
+    } else {
+      elements.emplace_back(std::string(a.at(k)));
+    }
+  }
+  return true;
+}
+
+std::vector<OutboxRow> expand_batch(const OutboxRow& row, std::string_view batch,
+                                    std::string_view layout) {
+  std::vector<std::optional<std::string>> names;
+  std::size_t layout_rows = 0;
+  if (layout.substr(0, 2) == "{{" || !parse_text_array(layout, names, layout_rows) ||
+      layout_rows > 1) {
+    bad(row, "batch_layout is not a one-dimensional text array");
+  }
+  if (names.size() < 3) bad(row, "batch_layout has fewer than 3 positions");
+  std::vector<Position> positions;
+  positions.reserve(names.size());
+  int previous_at = -1;
+  int meta_at = -1;
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    const auto& e = names[k];
+    if (!e || e->size() < 2 || (*e)[1] != ':')
+      bad(row, "batch_layout position " + std::to_string(k + 1) + " is not '<kind>:<name>'");
+    Position p;
+    p.kind = (*e)[0];
+    if (p.kind == 'P') {
+      previous_at = static_cast<int>(k);
+    } else if (p.kind == 'M') {
+      meta_at = static_cast<int>(k);
+    } else if (client_kind_of(p.kind)) {
+      std::string pg_key;
+      json::append_pg_json_string(pg_key, std::string_view(*e).substr(2));
+      splice_json(p.key, pg_key);  // a JSON string: cannot fail
+      p.key.push_back(':');
+    } else {
+      bad(row, "batch_layout position " + std::to_string(k + 1) + ": unknown kind '" +
+                   std::string(1, p.kind) + "'");
+    }
+    if (k < 3 && !client_kind_of(p.kind)) bad(row, "batch_layout must start with data columns");
+    positions.push_back(std::move(p));
+  }
+
+  ArraySpans values;
+  if (!parse_spans(batch, values) || values.dims != 2 || values.rows == 0 ||
+      values.spans.size() != values.rows * positions.size()) {
+    bad(row, "batch is not a " + std::to_string(positions.size()) +
+                 "-column two-dimensional text array");
+  }
+
+  const std::size_t rows = values.rows;
+  const std::size_t width = positions.size();
+  std::vector<OutboxRow> events(rows);
+  for (std::size_t r = 0; r < rows; ++r) {
+    const std::size_t at = r * width;
+    OutboxRow& e = events[r];
+    e.id = row.id;
+    e.index = static_cast<int>(r + 1);
+    e.formatted = true;
+    e.cqrs_id = row.cqrs_id;
+    e.signal = row.signal;
+    e.correlation_id = row.correlation_id;
+    if (values.is_null(at)) bad(row, "row " + std::to_string(r + 1) + " has no primary key");
+    append_value(e.instance_pk, *client_kind_of(positions[0].kind), values.at(at));
+    std::string data;
+    data.reserve(64 + 24 * width);
+    data.push_back('{');
+    for (std::size_t k = 0; k < width; ++k) {
+      const Position& p = positions[k];
+      if (p.key.empty()) continue;
+      if (data.size() > 1) data.push_back(',');
+      data.append(p.key);
+      if (values.is_null(at + k)) {
+        data.append("null");
+      } else {
+        append_value(data, *client_kind_of(p.kind), values.at(at + k));
+      }
+    }
+    data.push_back('}');
+    e.instance_data = std::move(data);
+    if (previous_at >= 0 && !values.is_null(at + static_cast<std::size_t>(previous_at))) {
+      e.previous_data = std::string(values.at(at + static_cast<std::size_t>(previous_at)));
+    }
+    if (meta_at < 0) {
+      e.meta = row.meta;
+    } else if (!values.is_null(at + static_cast<std::size_t>(meta_at))) {
+      e.meta = std::string(values.at(at + static_cast<std::size_t>(meta_at)));
+    }
+  }
+  return events;
+}
+
+}  // namespace pgcqrs::master

@@ -1,0 +1,47 @@
+// Batch outbox rows: one row per captured statement (per 1000 rows of it), holding each changed
+// row's column texts; the agent turns them into one django-cqrs SAVE event per row.
+//
+// A batch row (migrations/master/0003) has
+//   batch         text[][]: one inner array per changed row, one text per layout position;
+//   batch_layout  text[]: '<kind>:<name>' per position, where kind is
+//       n  number (int2/4/8, float4/8, numeric): the text output, a JSON number unless it is
+//          NaN or an infinity (then a string), as json_build_object() writes it
+//       b  boolean ("true" / "false", as boolean casts to text; "t" / "f" too)
+//       s  string (text, varchar, bpchar, date, uuid): the text output as a JSON string
+//       j  JSON text written as it is (json, jsonb, and to_json() of every other type)
+//       T  timestamptz (text output in TimeZone UTC, DateStyle ISO), written as cqrs.django_ts()
+//       t  timestamp, written as cqrs.django_ts_naive()
+//       P  the event's previous_data (JSON text), not part of instance_data
+//       M  the event's meta (JSON text), not part of instance_data
+//   The first three positions are the primary key, cqrs_revision and cqrs_updated; with the
+//   model's other fields they make instance_data, in layout order, as the per-event capture's
+//   json_build_object() writes it (master/capture.cpp).
+// The layout travels with every batch row, so a batch stays readable after `pgcqrs migrate`
+// changed the model's fields or the table's columns changed type. A text that does not have
+// its kind's shape (a column whose type changed and was not re-migrated) is written as a JSON
+// string rather than refused: the event still goes out, with the value the row has.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "master/outbox.hpp"
+
+namespace pgcqrs::master {
+
+// The events of batch row `row` (its id, cqrs_id, signal, meta and correlation_id are copied
+// into each; `batch` and `layout` are the text output of its batch and batch_layout columns),
+// in batch order, with OutboxRow::index 1, 2, ... Throws MessageError naming the outbox id when
+// the texts are not a layout and a batch that match.
+std::vector<OutboxRow> expand_batch(const OutboxRow& row, std::string_view batch,
+                                    std::string_view layout);
+
+// The elements of a one- or two-dimensional text[] as array_out() writes it, in storage order
+// (NULL elements as nullopt); `rows` gets the outer dimension (1 for a one-dimensional array,
+// 0 for an empty one). False when `text` is not such an array literal.
+bool parse_text_array(std::string_view text, std::vector<std::optional<std::string>>& elements,
+                      std::size_t& rows);
+
+}  // namespace pgcqrs::master
