@@ -71,10 +71,6 @@ void append_value(std::string& out, ClientKind kind, std::string_view text) {
                      "): " + what);
 }
 
-}  // namespace
-
-namespace {
-
 // parse_text_array()'s result without a string per element: the unescaped elements one after
 // the other in `storage`, each a span of it (length kNull for NULL).
 struct ArraySpans {
@@ -211,30 +207,29 @@ bool parse_text_array(std::string_view text, std::vector<std::optional<std::stri
 
 std::vector<OutboxRow> expand_batch(const OutboxRow& row, std::string_view batch,
                                     std::string_view layout) {
-  std::vector<std::optional<std::string>> names;
-  std::size_t layout_rows = 0;
-  if (layout.substr(0, 2) == "{{" || !parse_text_array(layout, names, layout_rows) ||
-      layout_rows > 1) {
+  ArraySpans names;
+  if (!parse_spans(layout, names) || names.dims != 1) {
     bad(row, "batch_layout is not a one-dimensional text array");
   }
-  if (names.size() < 3) bad(row, "batch_layout has fewer than 3 positions");
+  if (names.spans.size() < 3) bad(row, "batch_layout has fewer than 3 positions");
   std::vector<Position> positions;
-  positions.reserve(names.size());
+  positions.reserve(names.spans.size());
   int previous_at = -1;
   int meta_at = -1;
-  for (std::size_t k = 0; k < names.size(); ++k) {
-    const auto& e = names[k];
-    if (!e || e->size() < 2 || (*e)[1] != ':')
+  for (std::size_t k = 0; k < names.spans.size(); ++k) {
+    const std::string_view e = names.is_null(k) ? std::string_view() : names.at(k);
+    if (e.size() < 2 || e[1] != ':') {
       bad(row, "batch_layout position " + std::to_string(k + 1) + " is not '<kind>:<name>'");
+    }
     Position p;
-    p.kind = (*e)[0];
+    p.kind = e[0];
     if (p.kind == 'P') {
       previous_at = static_cast<int>(k);
     } else if (p.kind == 'M') {
       meta_at = static_cast<int>(k);
     } else if (client_kind_of(p.kind)) {
       std::string pg_key;
-      json::append_pg_json_string(pg_key, std::string_view(*e).substr(2));
+      json::append_pg_json_string(pg_key, e.substr(2));
       splice_json(p.key, pg_key);  // a JSON string: cannot fail
       p.key.push_back(':');
     } else {

@@ -11,8 +11,6 @@
 namespace pgcqrs::master {
 namespace {
 
-// The rows after the cursor, and from the same snapshot the ids at or before it (cqrs_id NULL
-// marks them): both parts of a UNION ALL run under one snapshot.
 // The rows after the cursor, as many as hold `$2` events (at least one), and from the same
 // snapshot the ids at or before it (cqrs_id NULL marks them): both parts of a UNION ALL run
 // under one snapshot. A batch row's events are built by the agent (master/batch.hpp).
