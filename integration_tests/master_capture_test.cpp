@@ -207,6 +207,22 @@ CREATE TABLE thing (id bigint PRIMARY KEY, code char(5), at timestamptz, day dat
   CHECK(eventually([&] { return f.scalar("SELECT count(*) FROM cqrs.outbox") == "0"; }, 10s));
 }
 
+TEST_CASE("a statement of large rows is cut into batches of at most 16 MB") {
+  MasterFixture f("CREATE TABLE doc (id integer PRIMARY KEY, body text);",
+                  "[[master.model]]\ncqrs_id = \"doc\"\ntable = \"doc\"\n", {"doc"});
+  // 3 rows of 7 MB: two batch rows (14 MB, then 7 MB), never one value near the 1 GB limit
+  f.sql("INSERT INTO doc SELECT g, repeat(chr(96 + g), 7000000) FROM generate_series(1, 3) g");
+  CHECK(f.scalar("SELECT string_agg(events::text, ',' ORDER BY id) FROM cqrs.outbox") == "2,1");
+  f.start_agent();
+  const auto msgs = f.take(3, 10s);
+  REQUIRE(msgs.size() == 3);
+  for (const auto& m : msgs) {
+    const int id = m["instance_pk"].get<int>();
+    CAPTURE(id);
+    CHECK(m["instance_data"]["body"] == std::string(7000000, static_cast<char>('a' + id - 1)));
+  }
+}
+
 TEST_CASE("the agent refuses a schema that lacks one of its migrations") {
   MasterFixture f(kItemSchema, kItemModel, {"item"});
   f.sql("DELETE FROM cqrs.schema_migrations WHERE component = 'master' AND version = 3");

@@ -9,11 +9,12 @@
 //   BEFORE TRUNCATE FOR EACH STATEMENT               refuses: a TRUNCATE would publish nothing
 // Statement-level triggers with transition tables make a 100-row statement pay one trigger
 // call, not 100. SAVE events are written as batches (migrations/master/0003): one outbox row
-// per statement, per kBatchRows rows of it, holding each row's column texts; the agent formats
-// the events (master/batch.hpp). Building each row's JSON and inserting an outbox row per row
-// cost the writer 2-3 times what the batch costs (docs/benchmarks.md, "Batched capture").
-// Models with a serializer (their instance_data is filled at commit, per row) and models with
-// more fields than one json_build_object call takes keep one outbox row per event.
+// per statement, per kBatchRows rows or kBatchBytes of it, holding each row's column texts;
+// the agent formats the events (master/batch.hpp). Building each row's JSON and inserting an
+// outbox row per row cost the writer about five times what the batch costs per row
+// (docs/benchmarks.md, "Batched capture"). Models with a serializer (their instance_data is
+// filled at commit, per row) and models with more fields than one json_build_object call takes
+// keep one outbox row per event.
 #include "master/capture.hpp"
 
 #include <algorithm>
@@ -30,8 +31,10 @@ namespace {
 constexpr std::string_view kDollar = "$cqrs$";
 // json_build_object takes at most 100 arguments: 50 key/value pairs per call
 constexpr std::size_t kPairsPerCall = 45;
-// Rows per batch outbox row: bounds what the agent reads and holds for one outbox row.
+// Rows and bytes per batch outbox row: bound what the agent reads and holds for one outbox row,
+// and keep a statement of many large rows far from PostgreSQL's 1 GB limit on one value.
 constexpr int kBatchRows = 1000;
+constexpr std::int64_t kBatchBytes = 16 << 20;
 
 std::uint64_t fnv1a(std::string_view s) {
   std::uint64_t h = 1469598103934665603ULL;
@@ -386,15 +389,21 @@ class Generator {
     return arr + "]::text[]";
   }
 
-  // One outbox row per kBatchRows rows of `from` (rows with alias n, and o when joined).
+  // One outbox row per kBatchRows rows of `from` (rows with alias n, and o when joined), cut
+  // again every kBatchBytes of row texts. OFFSET 0 keeps the row's array from being built twice.
   std::string batch_insert(const std::string& from, const std::string& previous) const {
     const std::string meta_const = m_.meta_json ? q_.literal(*m_.meta_json) + "::json" : "NULL";
     return "INSERT INTO cqrs.outbox (cqrs_id, signal, batch, batch_layout, events, meta, "
            "correlation_id)\n  SELECT " +
            q_.literal(m_.cqrs_id) + ", 'SAVE', array_agg(b.v), " + batch_layout() + ", count(*), " +
-           meta_const + ", corr\n  FROM (SELECT " + batch_values(previous) +
-           " AS v, row_number() OVER () AS rn\n        FROM " + from +
-           ") b\n  GROUP BY (b.rn - 1) / " + std::to_string(kBatchRows) + ";\n";
+           meta_const +
+           ", corr\n  FROM (SELECT r.v, row_number() OVER w AS rn, "
+           "sum(pg_column_size(r.v)) OVER w AS upto\n"
+           "        FROM (SELECT " +
+           batch_values(previous) + " AS v FROM " + from +
+           " OFFSET 0) r\n        WINDOW w AS (ROWS UNBOUNDED PRECEDING)) b\n  GROUP BY (b.rn - 1) "
+           "/ " +
+           std::to_string(kBatchRows) + ", (b.upto - 1) / " + std::to_string(kBatchBytes) + ";\n";
   }
 
   std::string insert_body() const {
