@@ -215,11 +215,9 @@ CREATE TRIGGER probe_u AFTER UPDATE ON bench.t_notifyall
   EXECUTE FUNCTION bench.probe_notifyall_update();
 
 -- The batched capture (one outbox row per statement with each row's column texts, formatted by
--- the agent), as probes: `batch` as generated (chunks of at most 1000 rows, text output in
--- fixed settings), `batchnw` without the chunking window, `batchns` without the SET clauses.
-CREATE TABLE bench.t_batch (LIKE bench.t_plain INCLUDING ALL);
-CREATE TABLE bench.t_batchnw (LIKE bench.t_plain INCLUDING ALL);
-CREATE TABLE bench.t_batchns (LIKE bench.t_plain INCLUDING ALL);
+-- the agent), as probes of its parts: `batch` as generated before the 16 MB cut (chunks of at
+-- most 1000 rows, text output in fixed settings), `batchnw` without the chunking window,
+-- `batchns` without the SET clauses.
 CREATE TABLE bench.outbox_batch (
   id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   cqrs_id        text NOT NULL,
@@ -230,47 +228,33 @@ CREATE TABLE bench.outbox_batch (
   correlation_id text,
   created_at     timestamptz NOT NULL DEFAULT now()
 );
-
-CREATE FUNCTION bench.probe_batch() RETURNS trigger LANGUAGE plpgsql
-SET timezone = 'UTC' SET datestyle = 'ISO, YMD' AS $$
+DO $do$
+DECLARE
+  v record;
+BEGIN
+  FOR v IN SELECT * FROM (VALUES
+      ('batch', 'SET TimeZone = ''UTC'' SET DateStyle = ''ISO, YMD''', true),
+      ('batchnw', 'SET TimeZone = ''UTC'' SET DateStyle = ''ISO, YMD''', false),
+      ('batchns', '', true)) AS t(name, settings, windowed) LOOP
+    EXECUTE format('CREATE TABLE bench.%I (LIKE bench.t_plain INCLUDING ALL)', 't_' || v.name);
+    EXECUTE format($f$
+CREATE FUNCTION bench.%I() RETURNS trigger LANGUAGE plpgsql %s AS $body$
 DECLARE corr text := cqrs.correlation_id();
 BEGIN
   INSERT INTO bench.outbox_batch (cqrs_id, signal, batch, batch_layout, events, correlation_id)
   SELECT 'probe_batch', 'SAVE', array_agg(ARRAY[n.id::text, n.cqrs_revision::text,
            n.cqrs_updated::text, n.name, n.price::text, n.qty::text, n.created_at::text, n.note]),
-         '{n:id,n:cqrs_revision,T:cqrs_updated,s:name,n:price,n:qty,T:created_at,s:note}', count(*), corr
-  FROM (SELECT n.*, row_number() OVER () AS cqrs__rn FROM cqrs_new n) n
-  GROUP BY (n.cqrs__rn - 1) / 1000;
+         '{n:id,n:cqrs_revision,T:cqrs_updated,s:name,n:price,n:qty,T:created_at,s:note}',
+         count(*), corr
+  %s;
   RETURN NULL;
-END $$;
-
-CREATE FUNCTION bench.probe_batchnw() RETURNS trigger LANGUAGE plpgsql
-SET timezone = 'UTC' SET datestyle = 'ISO, YMD' AS $$
-DECLARE corr text := cqrs.correlation_id();
-BEGIN
-  INSERT INTO bench.outbox_batch (cqrs_id, signal, batch, batch_layout, events, correlation_id)
-  SELECT 'probe_batch', 'SAVE', array_agg(ARRAY[n.id::text, n.cqrs_revision::text,
-           n.cqrs_updated::text, n.name, n.price::text, n.qty::text, n.created_at::text, n.note]),
-         '{n:id,n:cqrs_revision,T:cqrs_updated,s:name,n:price,n:qty,T:created_at,s:note}', count(*), corr
-  FROM cqrs_new n HAVING count(*) > 0;
-  RETURN NULL;
-END $$;
-
-CREATE FUNCTION bench.probe_batchns() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE corr text := cqrs.correlation_id();
-BEGIN
-  INSERT INTO bench.outbox_batch (cqrs_id, signal, batch, batch_layout, events, correlation_id)
-  SELECT 'probe_batch', 'SAVE', array_agg(ARRAY[n.id::text, n.cqrs_revision::text,
-           n.cqrs_updated::text, n.name, n.price::text, n.qty::text, n.created_at::text, n.note]),
-         '{n:id,n:cqrs_revision,T:cqrs_updated,s:name,n:price,n:qty,T:created_at,s:note}', count(*), corr
-  FROM (SELECT n.*, row_number() OVER () AS cqrs__rn FROM cqrs_new n) n
-  GROUP BY (n.cqrs__rn - 1) / 1000;
-  RETURN NULL;
-END $$;
-
-CREATE TRIGGER probe AFTER INSERT ON bench.t_batch
-  REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT EXECUTE FUNCTION bench.probe_batch();
-CREATE TRIGGER probe AFTER INSERT ON bench.t_batchnw
-  REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT EXECUTE FUNCTION bench.probe_batchnw();
-CREATE TRIGGER probe AFTER INSERT ON bench.t_batchns
-  REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT EXECUTE FUNCTION bench.probe_batchns();
+END $body$$f$, 'probe_' || v.name, v.settings,
+      CASE WHEN v.windowed
+        THEN 'FROM (SELECT n.*, row_number() OVER () AS cqrs__rn FROM cqrs_new n) n'
+             ' GROUP BY (n.cqrs__rn - 1) / 1000'
+        ELSE 'FROM cqrs_new n HAVING count(*) > 0' END);
+    EXECUTE format('CREATE TRIGGER probe AFTER INSERT ON bench.%I REFERENCING NEW TABLE AS cqrs_new'
+                   ' FOR EACH STATEMENT EXECUTE FUNCTION bench.%I()', 't_' || v.name,
+                   'probe_' || v.name);
+  END LOOP;
+END $do$;
