@@ -34,6 +34,8 @@
 #   drain: the agent empties a pre-filled outbox; raw confirmed publishing for comparison
 #   BENCH_DRAIN_ROWS      200000 [20000]  events pre-filled into the outbox
 #   BENCH_NOTE_BYTES      35         text column width; 35 gives ~390-byte events
+#   BENCH_DRAIN_STATEMENT_ROWS 0     rows per INSERT of the pre-fill (0: one statement, so
+#                         batch rows of 1000 events; 1: one batch row per event)
 #   BENCH_CONFIRM_WINDOW  1000       agent confirm_window and raw publisher window
 #   bloat: outbox size while the agent keeps up with a steady writer
 #   BENCH_BLOAT_SECONDS   120 [15]   sustained-write duration (autovacuum_naptime is 60 s)

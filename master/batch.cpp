@@ -15,11 +15,6 @@ bool is_null_word(std::string_view t) {
          (t[2] == 'L' || t[2] == 'l') && (t[3] == 'L' || t[3] == 'l');
 }
 
-struct Position {
-  char kind = 's';
-  std::string key;  // `"name":` as instance_data carries it (data kinds only)
-};
-
 std::optional<ClientKind> client_kind_of(char kind) {
   switch (kind) {
     case 'n':
@@ -205,28 +200,25 @@ bool parse_text_array(std::string_view text, std::vector<std::optional<std::stri
   return true;
 }
 
-std::vector<OutboxRow> expand_batch(const OutboxRow& row, std::string_view batch,
-                                    std::string_view layout) {
+BatchLayout parse_layout(const OutboxRow& row, std::string_view layout) {
   ArraySpans names;
   if (!parse_spans(layout, names) || names.dims != 1) {
     bad(row, "batch_layout is not a one-dimensional text array");
   }
   if (names.spans.size() < 3) bad(row, "batch_layout has fewer than 3 positions");
-  std::vector<Position> positions;
-  positions.reserve(names.spans.size());
-  int previous_at = -1;
-  int meta_at = -1;
+  BatchLayout out;
+  out.positions.reserve(names.spans.size());
   for (std::size_t k = 0; k < names.spans.size(); ++k) {
     const std::string_view e = names.is_null(k) ? std::string_view() : names.at(k);
     if (e.size() < 2 || e[1] != ':') {
       bad(row, "batch_layout position " + std::to_string(k + 1) + " is not '<kind>:<name>'");
     }
-    Position p;
+    BatchLayout::Position p;
     p.kind = e[0];
     if (p.kind == 'P') {
-      previous_at = static_cast<int>(k);
+      out.previous_at = static_cast<int>(k);
     } else if (p.kind == 'M') {
-      meta_at = static_cast<int>(k);
+      out.meta_at = static_cast<int>(k);
     } else if (client_kind_of(p.kind)) {
       std::string pg_key;
       json::append_pg_json_string(pg_key, e.substr(2));
@@ -237,9 +229,21 @@ std::vector<OutboxRow> expand_batch(const OutboxRow& row, std::string_view batch
                    std::string(1, p.kind) + "'");
     }
     if (k < 3 && !client_kind_of(p.kind)) bad(row, "batch_layout must start with data columns");
-    positions.push_back(std::move(p));
+    out.positions.push_back(std::move(p));
   }
+  return out;
+}
 
+std::vector<OutboxRow> expand_batch(const OutboxRow& row, std::string_view batch,
+                                    std::string_view layout) {
+  return expand_batch(row, batch, parse_layout(row, layout));
+}
+
+std::vector<OutboxRow> expand_batch(const OutboxRow& row, std::string_view batch,
+                                    const BatchLayout& layout) {
+  const auto& positions = layout.positions;
+  const int previous_at = layout.previous_at;
+  const int meta_at = layout.meta_at;
   ArraySpans values;
   if (!parse_spans(batch, values) || values.dims != 2 || values.rows == 0 ||
       values.spans.size() != values.rows * positions.size()) {
@@ -265,7 +269,7 @@ std::vector<OutboxRow> expand_batch(const OutboxRow& row, std::string_view batch
     data.reserve(64 + 24 * width);
     data.push_back('{');
     for (std::size_t k = 0; k < width; ++k) {
-      const Position& p = positions[k];
+      const BatchLayout::Position& p = positions[k];
       if (p.key.empty()) continue;
       if (data.size() > 1) data.push_back(',');
       data.append(p.key);

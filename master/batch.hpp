@@ -31,10 +31,17 @@
 
 namespace pgcqrs::master {
 
+// Throws MessageError naming the outbox id of `row` when `layout` (the text output of a
+// batch_layout column) is not a layout.
+BatchLayout parse_layout(const OutboxRow& row, std::string_view layout);
+
 // The events of batch row `row` (its id, cqrs_id, signal, meta and correlation_id are copied
-// into each; `batch` and `layout` are the text output of its batch and batch_layout columns),
-// in batch order, with OutboxRow::index 1, 2, ... Throws MessageError naming the outbox id when
-// the texts are not a layout and a batch that match.
+// into each; `batch` is the text output of its batch column), in batch order, with
+// OutboxRow::index 1, 2, ... Throws MessageError naming the outbox id when the batch does not
+// match the layout.
+std::vector<OutboxRow> expand_batch(const OutboxRow& row, std::string_view batch,
+                                    const BatchLayout& layout);
+// The same with the layout's text, parsed for this call.
 std::vector<OutboxRow> expand_batch(const OutboxRow& row, std::string_view batch,
                                     std::string_view layout);
 

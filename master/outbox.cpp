@@ -51,8 +51,10 @@ std::optional<std::string> opt(const pqxx::field& f) {
   return f.as<std::string>();
 }
 
-// The events of one fetched row: itself, or the events of its batch.
-void append_events(std::vector<OutboxRow>& out, const pqxx::row& f) {
+// The events of one fetched row: itself, or the events of its batch. `layouts` keeps the
+// layouts already parsed (one per model and configuration, in practice).
+void append_events(std::vector<OutboxRow>& out, const pqxx::row& f,
+                   std::unordered_map<std::string, BatchLayout>& layouts) {
   OutboxRow row;
   row.id = f[0].as<std::int64_t>();
   row.cqrs_id = f[1].as<std::string>();
@@ -60,8 +62,13 @@ void append_events(std::vector<OutboxRow>& out, const pqxx::row& f) {
   row.meta = opt(f[6]);
   row.correlation_id = opt(f[7]);
   if (!f[8].is_null()) {
-    const auto layout = f[9].is_null() ? std::string_view() : std::string_view(f[9].c_str());
-    for (auto& e : expand_batch(row, std::string_view(f[8].c_str(), f[8].size()), layout)) {
+    const std::string layout_text = f[9].is_null() ? std::string() : f[9].as<std::string>();
+    auto it = layouts.find(layout_text);
+    if (it == layouts.end()) {
+      if (layouts.size() >= 256) layouts.clear();  // bounded: layouts change only on migrate
+      it = layouts.emplace(layout_text, parse_layout(row, layout_text)).first;
+    }
+    for (auto& e : expand_batch(row, std::string_view(f[8].c_str(), f[8].size()), it->second)) {
       out.push_back(std::move(e));
     }
     return;
@@ -319,7 +326,7 @@ Fetched Outbox::fetch_after(std::int64_t after, int limit, int below_limit) {
     if (f[1].is_null()) {
       out.below.push_back(f[0].as<std::int64_t>());
     } else {
-      append_events(out.ahead, f);
+      append_events(out.ahead, f, layouts_);
     }
   }
   out.below_truncated = static_cast<int>(out.below.size()) >= below_limit;
@@ -333,7 +340,7 @@ std::vector<OutboxRow> Outbox::fetch_ids(const std::vector<std::int64_t>& ids) {
   std::vector<OutboxRow> rows;
   rows.reserve(r.size());
   for (const auto& f : r)
-    append_events(rows, f);
+    append_events(rows, f, layouts_);
   return rows;
 }
 

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/pg/session.hpp"
@@ -28,6 +29,18 @@ struct OutboxRow {
   // instance_pk and instance_data are already in the body's form (a batch event's, built by
   // expand_batch()): build_body() copies them instead of splicing
   bool formatted = false;
+};
+
+// A batch row's batch_layout, parsed (master/batch.hpp): once for every batch row that carries
+// the same text.
+struct BatchLayout {
+  struct Position {
+    char kind = 's';
+    std::string key;  // `"name":` as instance_data carries it (data kinds only)
+  };
+  std::vector<Position> positions;
+  int previous_at = -1;  // the P position, -1 when none
+  int meta_at = -1;      // the M position, -1 when none
 };
 
 // The django-cqrs body of `row`, published at `now` with `ttl` (0 = never expires): compact,
@@ -85,6 +98,7 @@ class Outbox {
  private:
   pg::Session& db_;
   std::optional<bool> may_vacuum_;
+  std::unordered_map<std::string, BatchLayout> layouts_;  // batch_layout text -> parsed
 };
 
 // pg_try_advisory_lock key held by the active agent of a master database.

@@ -33,6 +33,8 @@ REPEAT="${BENCH_REPEAT:-$(dflt 2 1)}"
 UPDATE_ROWS="${BENCH_UPDATE_ROWS:-$(dflt 100000 10000)}"
 DRAIN_ROWS="${BENCH_DRAIN_ROWS:-$(dflt 200000 20000)}"
 NOTE_BYTES="${BENCH_NOTE_BYTES:-35}"
+# rows per INSERT statement of the drain's pre-fill; 0: one statement (batches of 1000 events)
+DRAIN_STMT_ROWS="${BENCH_DRAIN_STATEMENT_ROWS:-0}"
 WINDOW="${BENCH_CONFIRM_WINDOW:-1000}"
 BLOAT_SECONDS="${BENCH_BLOAT_SECONDS:-$(dflt 120 15)}"
 BLOAT_TPS="${BENCH_BLOAT_TPS:-500}"
@@ -484,9 +486,15 @@ run_drain() {
   agent_db_ready
   amqp setup --exchange "$EXCHANGE" --queue "$QUEUE" --routing-key "$KEY"
   log "drain: pre-filling the outbox with $DRAIN_ROWS events (agent stopped)"
+  local per="$DRAIN_STMT_ROWS"
+  [ "$per" -gt 0 ] || per="$DRAIN_ROWS"
+  # shellcheck disable=SC2016  # $$ quotes SQL, not the shell
   sql -c "TRUNCATE cqrs.outbox" \
-      -c "INSERT INTO bench.t_event (name, price, qty, note)
-          SELECT 'item ' || g, g * 0.01, g, repeat('x', $NOTE_BYTES) FROM generate_series(1, $DRAIN_ROWS) g" \
+      -c "DO \$\$ BEGIN FOR s IN 0 .. ($DRAIN_ROWS - 1) / $per LOOP
+            INSERT INTO bench.t_event (name, price, qty, note)
+            SELECT 'item ' || g, g * 0.01, g, repeat('x', $NOTE_BYTES)
+            FROM generate_series(s * $per + 1, least((s + 1) * $per, $DRAIN_ROWS)) g;
+          END LOOP; END \$\$" \
       -c "VACUUM ANALYZE cqrs.outbox" -c "CHECKPOINT"
   local size
   size="$(val "SELECT pg_size_pretty(pg_total_relation_size('cqrs.outbox'))")"
@@ -556,7 +564,7 @@ run_drain() {
   rr="$(echo "$raw_r" | sed -n 's/.* rate=\([0-9]*\).*/\1/p')"
 
   say ""
-  say "### Agent drain rate ($DRAIN_ROWS events of $body bytes, outbox $size, confirm_window $WINDOW; $load at start)"
+  say "### Agent drain rate ($DRAIN_ROWS events of $body bytes written by INSERTs of ${per} rows, outbox $size, confirm_window $WINDOW; $load at start)"
   say ""
   say "| publisher | events/s | seconds | agent/raw |"
   say "|---|---|---|---|"
