@@ -164,14 +164,14 @@ TEST_CASE("rolled-back work publishes nothing; the correlation id travels") {
 TEST_CASE("batched capture: one outbox row per 1000 rows of a statement, whatever the session") {
   MasterFixture f(R"sql(
 CREATE TABLE thing (id bigint PRIMARY KEY, code char(5), at timestamptz, day date, ok boolean,
-                    tags text[], n numeric(6,2));
+                    tags text[], n numeric(6,2), "a ""b"" \c" integer);
 )sql",
                   "[[master.model]]\ncqrs_id = \"thing\"\ntable = \"thing\"\n", {"thing"});
   // a writer in another time zone and date style: the batch triggers store texts in fixed ones
   f.sql(
       "SET TimeZone = 'Asia/Kolkata'; SET DateStyle = 'SQL, DMY';"
       " INSERT INTO thing SELECT g, 'ab', '2024-05-01 12:00:00.5+00', '2024-02-29', g % 2 = 0,"
-      " ARRAY['x', 'y z', NULL], g / 100.0 FROM generate_series(1, 2500) g;"
+      " ARRAY['x', 'y z', NULL], g / 100.0, -g FROM generate_series(1, 2500) g;"
       " UPDATE thing SET code = 'cd' WHERE id <= 10;");
   // 2,500 rows in one statement: three batch rows; the 10-row UPDATE: one more
   CHECK(f.scalar("SELECT count(*) || ' rows, ' || sum(events) || ' events, ' ||"
@@ -195,6 +195,7 @@ CREATE TABLE thing (id bigint PRIMARY KEY, code char(5), at timestamptz, day dat
     CHECK(d["day"] == "2024-02-29");
     CHECK(d["ok"] == (id % 2 == 0));
     CHECK(d["tags"] == json::parse(R"(["x", "y z", null])"));
+    CHECK(d["a \"b\" \\c"] == -id);  // a column name that needs quoting in the layout
     CHECK(m["previous_data"].is_null());
     CHECK(m["meta"] == json::Json::object());
   }

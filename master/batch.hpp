@@ -3,7 +3,7 @@
 //
 // A batch row (migrations/master/0003) has
 //   batch         text[][]: one inner array per changed row, one text per layout position;
-//   batch_layout  text[]: '<kind>:<name>' per position, where kind is
+//   batch_layout  text: a text[] literal of '<kind>:<name>' per position, where kind is
 //       n  number (int2/4/8, float4/8, numeric): the text output, a JSON number unless it is
 //          NaN or an infinity (then a string), as json_build_object() writes it
 //       b  boolean ("true" / "false", as boolean casts to text; "t" / "f" too)

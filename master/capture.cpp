@@ -372,12 +372,20 @@ class Generator {
     return arr + "]";
   }
 
-  // What each position of batch_values() is: '<kind>:<name>' (master/batch.hpp).
+  // What each position of batch_values() is: the text[] literal of '<kind>:<name>' per
+  // position (master/batch.hpp), every element quoted, as an SQL text constant.
   std::string batch_layout() const {
-    std::string arr = "ARRAY[";
+    std::string arr = "{";
     const auto add = [&](char kind, const std::string& name) {
-      if (arr.size() > 6) arr += ", ";
-      arr += q_.literal(std::string(1, kind) + ":" + name);
+      if (arr.size() > 1) arr += ',';
+      arr += '"';
+      arr += kind;
+      arr += ':';
+      for (const char c : name) {
+        if (c == '"' || c == '\\') arr += '\\';
+        arr += c;
+      }
+      arr += '"';
     };
     add(batch_kind(pk_column()).first, pk_column().name);
     add('n', "cqrs_revision");
@@ -386,7 +394,7 @@ class Generator {
       add(batch_kind(*fields_[i]).first, fields_[i]->name);
     if (!tracked_.empty()) add('P', "previous_data");
     if (m_.meta_sql) add('M', "meta");
-    return arr + "]::text[]";
+    return q_.literal(arr + "}");
   }
 
   // One outbox row per kBatchRows rows of `from` (rows with alias n, and o when joined), cut

@@ -16,7 +16,7 @@ namespace {
 // under one snapshot. A batch row's events are built by the agent (master/batch.hpp).
 constexpr const char* kFetchAfter = R"sql(
 (SELECT id, cqrs_id, signal, instance_pk::text, instance_data::text, previous_data::text,
-        meta::text, correlation_id, batch::text, batch_layout::text
+        meta::text, correlation_id, batch::text, batch_layout
  FROM (SELECT o.*, sum(o.events) OVER (ORDER BY o.id) AS upto
        FROM (SELECT * FROM cqrs.outbox WHERE id > $1 ORDER BY id LIMIT $2) o) o
  WHERE upto - events < $2 ORDER BY id)
@@ -27,7 +27,7 @@ UNION ALL
 
 constexpr const char* kFetchIds = R"sql(
 SELECT id, cqrs_id, signal, instance_pk::text, instance_data::text, previous_data::text,
-       meta::text, correlation_id, batch::text, batch_layout::text
+       meta::text, correlation_id, batch::text, batch_layout
 FROM cqrs.outbox WHERE id = ANY ($1::bigint[]) ORDER BY id
 )sql";
 
