@@ -1,5 +1,5 @@
-// Batch outbox rows: one row per captured statement (per 1000 rows of it), holding each changed
-// row's column texts; the agent turns them into one django-cqrs SAVE event per row.
+// Batch outbox rows: one row per captured statement (per 1000 rows or 16 MB of it), holding each
+// changed row's column texts; the agent turns them into one django-cqrs SAVE event per row.
 //
 // A batch row (migrations/master/0003) has
 //   batch         text[][]: one inner array per changed row, one text per layout position;
@@ -7,8 +7,9 @@
 //       n  number (int2/4/8, float4/8, numeric): the text output, a JSON number unless it is
 //          NaN or an infinity (then a string), as json_build_object() writes it
 //       b  boolean ("true" / "false", as boolean casts to text; "t" / "f" too)
-//       s  string (text, varchar, bpchar, date, uuid): the text output as a JSON string
-//       j  JSON text written as it is (json, jsonb, and to_json() of every other type)
+//       s  string (text, varchar, date, uuid): the text output as a JSON string
+//       j  JSON text written as it is (json, jsonb, and to_json() of every other type,
+//          bpchar included: its cast to text drops the padding json_build_object() keeps)
 //       T  timestamptz (text output in TimeZone UTC, DateStyle ISO), written as cqrs.django_ts()
 //       t  timestamp, written as cqrs.django_ts_naive()
 //       P  the event's previous_data (JSON text), not part of instance_data
