@@ -350,50 +350,58 @@ class Generator {
   // Whether SAVE events go to the outbox as statement batches (see the top of this file).
   bool batched() const { return !m_.serializer && fields_.size() + 2 <= kPairsPerCall; }
 
-  // ARRAY[...] of one row's texts, in batch_layout()'s order, over the row alias `n` (and `o`,
-  // the old row, in previous_data on update).
-  std::string batch_values(const std::string& previous) const {
-    std::string arr = "ARRAY[";
-    const auto add = [&arr](const std::string& v) {
-      if (arr.size() > 6) arr += ", ";
-      arr += v;
-    };
+  // One position of a batch row: its layout kind and name (master/batch.hpp) and the SQL of
+  // its text over the row alias `n` (and `o`, the old row, in previous_data on update).
+  struct BatchPosition {
+    char kind;
+    std::string name;
+    std::string text;
+  };
+
+  // The positions of a batch row, in order: key, cqrs_revision, cqrs_updated, the other
+  // fields, then previous_data and meta when the model has them.
+  std::vector<BatchPosition> batch_positions(const std::string& previous) const {
+    std::vector<BatchPosition> out;
     const auto column = [&](const Column& c) {
+      const auto [kind, cast] = batch_kind(c);
       const std::string ref = "n." + q_.name(c.name);
-      add(batch_kind(c).second ? ref + "::text" : "to_json(" + ref + ")::text");
+      out.push_back({kind, c.name, cast ? ref + "::text" : "to_json(" + ref + ")::text"});
     };
     column(pk_column());
-    add("n.cqrs_revision::text");
-    add("n.cqrs_updated::text");
+    out.push_back({'n', "cqrs_revision", "n.cqrs_revision::text"});
+    out.push_back({'T', "cqrs_updated", "n.cqrs_updated::text"});
     for (std::size_t i = 1; i < fields_.size(); ++i)
       column(*fields_[i]);
-    if (!tracked_.empty()) add("(" + previous + ")::text");
-    if (m_.meta_sql) add("n.cqrs_meta__::text");
+    if (!tracked_.empty()) out.push_back({'P', "previous_data", "(" + previous + ")::text"});
+    if (m_.meta_sql) out.push_back({'M', "meta", "n.cqrs_meta__::text"});
+    return out;
+  }
+
+  // ARRAY[...] of one row's texts.
+  static std::string batch_values(const std::vector<BatchPosition>& positions) {
+    std::string arr = "ARRAY[";
+    for (std::size_t i = 0; i < positions.size(); ++i) {
+      if (i > 0) arr += ", ";
+      arr += positions[i].text;
+    }
     return arr + "]";
   }
 
-  // What each position of batch_values() is: the text[] literal of '<kind>:<name>' per
-  // position (master/batch.hpp), every element quoted, as an SQL text constant.
-  std::string batch_layout() const {
+  // What each position is: the text[] literal of '<kind>:<name>' per position, every element
+  // quoted, as an SQL text constant.
+  std::string batch_layout(const std::vector<BatchPosition>& positions) const {
     std::string arr = "{";
-    const auto add = [&](char kind, const std::string& name) {
+    for (const auto& p : positions) {
       if (arr.size() > 1) arr += ',';
       arr += '"';
-      arr += kind;
+      arr += p.kind;
       arr += ':';
-      for (const char c : name) {
+      for (const char c : p.name) {
         if (c == '"' || c == '\\') arr += '\\';
         arr += c;
       }
       arr += '"';
-    };
-    add(batch_kind(pk_column()).first, pk_column().name);
-    add('n', "cqrs_revision");
-    add('T', "cqrs_updated");
-    for (std::size_t i = 1; i < fields_.size(); ++i)
-      add(batch_kind(*fields_[i]).first, fields_[i]->name);
-    if (!tracked_.empty()) add('P', "previous_data");
-    if (m_.meta_sql) add('M', "meta");
+    }
     return q_.literal(arr + "}");
   }
 
@@ -401,14 +409,15 @@ class Generator {
   // again every kBatchBytes of row texts. OFFSET 0 keeps the row's array from being built twice.
   std::string batch_insert(const std::string& from, const std::string& previous) const {
     const std::string meta_const = m_.meta_json ? q_.literal(*m_.meta_json) + "::json" : "NULL";
+    const auto positions = batch_positions(previous);
     return "INSERT INTO cqrs.outbox (cqrs_id, signal, batch, batch_layout, events, meta, "
            "correlation_id)\n  SELECT " +
-           q_.literal(m_.cqrs_id) + ", 'SAVE', array_agg(b.v), " + batch_layout() + ", count(*), " +
-           meta_const +
+           q_.literal(m_.cqrs_id) + ", 'SAVE', array_agg(b.v), " + batch_layout(positions) +
+           ", count(*), " + meta_const +
            ", corr\n  FROM (SELECT r.v, row_number() OVER w AS rn, "
            "sum(pg_column_size(r.v)) OVER w AS upto\n"
            "        FROM (SELECT " +
-           batch_values(previous) + " AS v FROM " + from +
+           batch_values(positions) + " AS v FROM " + from +
            " OFFSET 0) r\n        WINDOW w AS (ROWS UNBOUNDED PRECEDING)) b\n  GROUP BY (b.rn - 1) "
            "/ " +
            std::to_string(kBatchRows) + ", (b.upto - 1) / " + std::to_string(kBatchBytes) + ";\n";
