@@ -174,6 +174,40 @@ TEST_CASE("amqp: 10,000 persistent messages with a confirm window of 1000, consu
   CHECK(settled_count(consumer, topo.queue, 0) == 0);
 }
 
+TEST_CASE("amqp: a burst published under a Cork arrives whole and in order") {
+  // the master agent corks the socket for each read's publishes (docs/benchmarks.md)
+  constexpr int kMessages = 500;
+  Connection conn(test_url(), {"pgcqrs it cork"});
+  Channel ch = conn.open_channel();
+  Topology topo(ch);
+  ch.enable_confirms();
+  std::string big(300'000, 'b');  // larger than the negotiated frame: several body frames
+  {
+    const Cork cork(conn);
+    for (int i = 0; i < kMessages; ++i)
+      ch.publish(topo.exchange, "author", numbered_body(i));
+    ch.publish(topo.exchange, "author", big);
+  }
+  const Confirms c = ch.wait_all_confirms(10s);
+  CHECK(c.nacked.empty());
+  CHECK(c.acked.size() == kMessages + 1);
+  {
+    const Cork cork(conn);
+    conn.set_cork(false);  // turning it off early is harmless, and so is the guard's off
+  }
+  CHECK(settled_count(ch, topo.queue, kMessages + 1) == kMessages + 1);
+  for (int i = 0; i < kMessages; ++i) {
+    const auto m = ch.get(topo.queue);
+    REQUIRE(m.has_value());
+    CHECK(m->body == numbered_body(i));
+    ch.ack(m->delivery_tag);
+  }
+  const auto last = ch.get(topo.queue);
+  REQUIRE(last.has_value());
+  CHECK(last->body == big);
+  ch.ack(last->delivery_tag);
+}
+
 TEST_CASE("amqp: mandatory publish to an unbound routing key is returned, reported, counted") {
   Connection conn(test_url());
   Channel ch = conn.open_channel();

@@ -1,6 +1,10 @@
 // Connection lifetime (RAII over the rabbitmq-c state) and reconnecting with capped backoff.
 #include "common/amqp/connection.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <spdlog/spdlog.h>
 
 #include "common/amqp/core.hpp"
@@ -51,6 +55,14 @@ std::chrono::seconds Connection::heartbeat() const noexcept {
 }
 std::string Connection::masked_url() const {
   return core_ ? core_->masked() : std::string();
+}
+
+void Connection::set_cork(bool on) noexcept {
+  if (!core_ || core_->dead()) return;
+  const int fd = amqp_get_sockfd(core_->state());
+  if (fd < 0) return;
+  const int value = on ? 1 : 0;
+  setsockopt(fd, IPPROTO_TCP, TCP_CORK, &value, sizeof value);
 }
 
 void Connection::close() noexcept {
