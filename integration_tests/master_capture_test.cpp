@@ -172,14 +172,18 @@ CREATE TABLE thing (id bigint PRIMARY KEY, code char(5), at timestamptz, day dat
       "SET TimeZone = 'Asia/Kolkata'; SET DateStyle = 'SQL, DMY';"
       " INSERT INTO thing SELECT g, 'ab', '2024-05-01 12:00:00.5+00', '2024-02-29', g % 2 = 0,"
       " ARRAY['x', 'y z', NULL], g / 100.0, -g FROM generate_series(1, 2500) g;"
-      " UPDATE thing SET code = 'cd' WHERE id <= 10;");
-  // 2,500 rows in one statement: three batch rows; the 10-row UPDATE: one more
+      " UPDATE thing SET code = 'cd' WHERE id <= 10;"
+      // a 1-row statement takes the triggers' path without cutting: same settings, same texts
+      " INSERT INTO thing VALUES (2501, 'ab', '2024-05-01 12:00:00.5+00', '2024-02-29', false,"
+      " ARRAY['x', 'y z', NULL], 25.01, -2501);");
+  // 2,500 rows in one statement: three batch rows; the 10-row UPDATE and the 1-row INSERT: one
+  // more each
   CHECK(f.scalar("SELECT count(*) || ' rows, ' || sum(events) || ' events, ' ||"
                  " count(*) FILTER (WHERE batch IS NOT NULL) || ' batches' FROM cqrs.outbox") ==
-        "4 rows, 2510 events, 4 batches");
+        "5 rows, 2511 events, 5 batches");
   f.start_agent();
-  const auto msgs = f.take(2510);
-  REQUIRE(msgs.size() == 2510);
+  const auto msgs = f.take(2511);
+  REQUIRE(msgs.size() == 2511);
   std::map<std::int64_t, std::vector<int>> revisions;
   for (const auto& m : msgs) {
     const auto& d = m["instance_data"];
@@ -200,7 +204,7 @@ CREATE TABLE thing (id bigint PRIMARY KEY, code char(5), at timestamptz, day dat
     CHECK(m["meta"] == json::Json::object());
   }
   // every row once per revision, the UPDATE's after the INSERT's
-  CHECK(revisions.size() == 2500);
+  CHECK(revisions.size() == 2501);
   for (const auto& [id, revs] : revisions) {
     CAPTURE(id);
     CHECK(revs == (id <= 10 ? std::vector<int>{0, 1} : std::vector<int>{0}));

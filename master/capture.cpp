@@ -332,20 +332,20 @@ class Generator {
   // notification lives in a session setting; set_config is undone with the transaction, like
   // the notification, when it rolls back. A skipped notification costs latency, never data:
   // the agent polls, quickly for a while after work (see AgentOptions::linger).
+  // One condition, not a variable and nested IFs: plpgsql prepares each expression of a
+  // function again in every transaction, which a 1-row transaction pays in full.
   std::string notify() const {
     const std::string setting = q_.literal(std::string(kNotifySetting));
-    return "  IF FOUND THEN\n"
-           "    cqrs__now_ms := (date_part('epoch', clock_timestamp()) * 1000)::bigint;\n"
-           "    IF cqrs__now_ms - coalesce(nullif(current_setting(" +
-           setting + ", true), '')::bigint, 0) >= " + std::to_string(kNotifyThrottle.count()) +
-           " THEN\n      PERFORM set_config(" + setting +
-           ", cqrs__now_ms::text, false), pg_notify(" + q_.literal(std::string(kOutboxChannel)) +
-           ", '');\n    END IF;\n  END IF;\n";
+    const std::string now_ms = "(date_part('epoch', clock_timestamp()) * 1000)::bigint";
+    return "  IF FOUND AND " + now_ms + " - coalesce(nullif(current_setting(" + setting +
+           ", true), '')::bigint, 0) >= " + std::to_string(kNotifyThrottle.count()) +
+           " THEN\n    PERFORM set_config(" + setting + ", " + now_ms +
+           "::text, false), pg_notify(" + q_.literal(std::string(kOutboxChannel)) +
+           ", '');\n  END IF;\n";
   }
 
-  static std::string declare() {
-    return "DECLARE corr text := cqrs.correlation_id(); cqrs__now_ms bigint;\nBEGIN\n  ";
-  }
+  // The correlation id is read in each INSERT (an inlined SQL function), not into a variable.
+  static std::string declare() { return "BEGIN\n  "; }
 
   // Whether SAVE events go to the outbox as statement batches (see the top of this file).
   bool batched() const { return !m_.serializer && fields_.size() + 2 <= kPairsPerCall; }
@@ -407,20 +407,30 @@ class Generator {
 
   // One outbox row per kBatchRows rows of `from` (rows with alias n, and o when joined), cut
   // again every kBatchBytes of row texts. OFFSET 0 keeps the row's array from being built twice.
+  // A statement that changed one row skips the cutting: the window and the grouping cost more
+  // to set up than the rest of a 1-row statement's capture (docs/benchmarks.md, "1-row
+  // statements"), and the row's array is already the batch.
   std::string batch_insert(const std::string& from, const std::string& previous) const {
     const std::string meta_const = m_.meta_json ? q_.literal(*m_.meta_json) + "::json" : "NULL";
     const auto positions = batch_positions(previous);
-    return "INSERT INTO cqrs.outbox (cqrs_id, signal, batch, batch_layout, events, meta, "
-           "correlation_id)\n  SELECT " +
-           q_.literal(m_.cqrs_id) + ", 'SAVE', array_agg(b.v), " + batch_layout(positions) +
-           ", count(*), " + meta_const +
-           ", corr\n  FROM (SELECT r.v, row_number() OVER w AS rn, "
-           "sum(pg_column_size(r.v)) OVER w AS upto\n"
-           "        FROM (SELECT " +
+    const std::string insert =
+        "INSERT INTO cqrs.outbox (cqrs_id, signal, batch, batch_layout, events, meta, "
+        "correlation_id)\n  ";
+    const std::string head = "SELECT " + q_.literal(m_.cqrs_id) + ", 'SAVE', ";
+    const std::string tail = meta_const + ", cqrs.correlation_id()\n";
+    const std::string layout = batch_layout(positions);
+    return "IF NOT EXISTS (SELECT FROM cqrs_new OFFSET 1) THEN\n    " + insert + "  " + head +
+           "ARRAY[" + batch_values(positions) + "], " + layout + ", 1, " + tail + "    FROM " +
+           from + ";\n  ELSE\n    " + insert + "  " + head + "array_agg(b.v), " + layout +
+           ", count(*), " + tail +
+           "    FROM (SELECT r.v, row_number() OVER w AS rn, sum(pg_column_size(r.v)) OVER w AS "
+           "upto\n"
+           "          FROM (SELECT " +
            batch_values(positions) + " AS v FROM " + from +
-           " OFFSET 0) r\n        WINDOW w AS (ROWS UNBOUNDED PRECEDING)) b\n  GROUP BY (b.rn - 1) "
-           "/ " +
-           std::to_string(kBatchRows) + ", (b.upto - 1) / " + std::to_string(kBatchBytes) + ";\n";
+           " OFFSET 0) r\n          WINDOW w AS (ROWS UNBOUNDED PRECEDING)) b\n    GROUP BY "
+           "(b.rn - 1) / " +
+           std::to_string(kBatchRows) + ", (b.upto - 1) / " + std::to_string(kBatchBytes) +
+           ";\n  END IF;\n";
   }
 
   std::string insert_body() const {
@@ -430,8 +440,8 @@ class Generator {
     }
     return declare() + outbox_insert() + "  SELECT " + q_.literal(m_.cqrs_id) + ", 'SAVE', " +
            pk_json("n") + ", n.cqrs_revision, n.cqrs_updated, " + instance_data("n") + ", " +
-           previous_on_insert("n") + ", " + meta("n") + ", corr\n  FROM " + rows("cqrs_new", true) +
-           " n;\n" + notify() + "  RETURN NULL;\nEND\n";
+           previous_on_insert("n") + ", " + meta("n") + ", cqrs.correlation_id()\n  FROM " +
+           rows("cqrs_new", true) + " n;\n" + notify() + "  RETURN NULL;\nEND\n";
   }
 
   std::string update_body() const {
@@ -444,7 +454,8 @@ class Generator {
     } else {
       body = declare() + outbox_insert() + "  SELECT " + q_.literal(m_.cqrs_id) + ", 'SAVE', " +
              pk_json("n") + ", n.cqrs_revision, n.cqrs_updated, " + instance_data("n") + ", " +
-             previous_on_update() + ", " + meta("n") + ", corr\n  FROM " + from + ";\n" + notify();
+             previous_on_update() + ", " + meta("n") + ", cqrs.correlation_id()\n  FROM " + from +
+             ";\n" + notify();
     }
     if (m_.filter) {
       // a row that stops matching the filter leaves the replicas: publish its delete
@@ -452,8 +463,9 @@ class Generator {
               pk_json("n") + ", n.cqrs_revision, now(), " + "json_build_object('id', " +
               value("n", pk_column()) +
               ", 'cqrs_revision', n.cqrs_revision, 'cqrs_updated', cqrs.django_ts(now())), " +
-              "NULL, " + meta("n") + ", corr\n  FROM " + rows("cqrs_new", true, true) + " n JOIN " +
-              rows("cqrs_old", true) + " o ON o." + pk + " = n." + pk + ";\n" + notify();
+              "NULL, " + meta("n") + ", cqrs.correlation_id()\n  FROM " +
+              rows("cqrs_new", true, true) + " n JOIN " + rows("cqrs_old", true) + " o ON o." + pk +
+              " = n." + pk + ";\n" + notify();
     }
     return body + "  RETURN NULL;\nEND\n";
   }
@@ -461,8 +473,8 @@ class Generator {
   std::string delete_body() const {
     return declare() + outbox_insert() + "  SELECT " + q_.literal(m_.cqrs_id) + ", 'DELETE', " +
            pk_json("o") + ", o.cqrs_revision + 1, now(), " + delete_data("o") + ", NULL, " +
-           meta("o") + ", corr\n  FROM " + rows("cqrs_old", true) + " o;\n" + notify() +
-           "  RETURN NULL;\nEND\n";
+           meta("o") + ", cqrs.correlation_id()\n  FROM " + rows("cqrs_old", true) + " o;\n" +
+           notify() + "  RETURN NULL;\nEND\n";
   }
 
   std::string bump_body() const {

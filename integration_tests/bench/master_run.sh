@@ -39,6 +39,7 @@ WINDOW="${BENCH_CONFIRM_WINDOW:-1000}"
 BLOAT_SECONDS="${BENCH_BLOAT_SECONDS:-$(dflt 120 15)}"
 BLOAT_TPS="${BENCH_BLOAT_TPS:-500}"
 SAMPLE_EVERY="${BENCH_SAMPLE_EVERY:-5}"
+OUTBOX_REUSE="${BENCH_OUTBOX_REUSE:-0}"
 
 base_url="${PGCQRS_TEST_PG_URL%/*}"
 results="$OUT/results.md"
@@ -150,6 +151,17 @@ reset_tables() {  # reset_tables WORKLOAD VARIANT: empty every table, refill for
     sql -c "SET session_replication_role = replica" \
         -c "INSERT INTO $(table_of "$2") (name, price, qty, note)
             SELECT 'item ' || g, g * 0.01, g, '$NOTE' FROM generate_series(1, $UPDATE_ROWS) g"
+  fi
+  if [ "$OUTBOX_REUSE" -gt 0 ]; then
+    # the outbox as a running agent leaves it: pages freed by its deletes and VACUUM, which the
+    # next events reuse instead of extending the file (the naive trigger's outbox likewise)
+    sql -c "INSERT INTO cqrs.outbox (cqrs_id, signal, batch_layout, events)
+            SELECT 'bench_free', 'SAVE', repeat('x', 400), 1 FROM generate_series(1, $OUTBOX_REUSE)" \
+        -c "DELETE FROM cqrs.outbox" \
+        -c "INSERT INTO bench.naive_outbox (cqrs_id, signal, pk, revision, data)
+            SELECT 'bench_free', 'SAVE', to_jsonb(g), 0, to_jsonb(repeat('x', 300))
+            FROM generate_series(1, $OUTBOX_REUSE) g" \
+        -c "DELETE FROM bench.naive_outbox"
   fi
   sql -c "VACUUM ANALYZE"
   [ "${3:-}" = nocheckpoint ] || sql -c "CHECKPOINT"

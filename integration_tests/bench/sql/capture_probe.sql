@@ -146,15 +146,15 @@ DECLARE
 BEGIN
   FOREACH what IN ARRAY ARRAY['insert', 'update'] LOOP
     def := pg_get_functiondef(format('cqrs.%I()', 'bench_capture__' || what)::regprocedure);
-    plain := regexp_replace(def, 'IF FOUND THEN.*?END IF;\s*END IF;', '', 'g');
+    plain := regexp_replace(def, 'IF FOUND AND .*?END IF;', '', 'g');
     plain := replace(plain, 'cqrs.bench_capture__' || what || '()', 'bench.probe_nonotify_' || what || '()');
     IF plain LIKE '%pg_notify%' THEN
       RAISE EXCEPTION 'capture_probe.sql: could not strip pg_notify from %', def;
     END IF;
     EXECUTE plain;
-    plain := regexp_replace(def, 'IF cqrs__now_ms - .*? THEN', 'IF true THEN', 'g');
+    plain := regexp_replace(def, 'IF FOUND AND .*? THEN', 'IF FOUND THEN', 'g');
     plain := replace(plain, 'cqrs.bench_capture__' || what || '()', 'bench.probe_notifyall_' || what || '()');
-    IF plain NOT LIKE '%IF true THEN%' THEN
+    IF plain NOT LIKE '%IF FOUND THEN%' THEN
       RAISE EXCEPTION 'capture_probe.sql: could not find the notify throttle in %', def;
     END IF;
     EXECUTE plain;
