@@ -182,6 +182,8 @@ TEST_CASE("amqp: a burst published under a Cork arrives whole and in order") {
   Topology topo(ch);
   ch.enable_confirms();
   std::string big(300'000, 'b');  // larger than the negotiated frame: several body frames
+  CHECK(conn.set_cork(true));     // the socket takes the option
+  CHECK(conn.set_cork(false));
   {
     const Cork cork(conn);
     for (int i = 0; i < kMessages; ++i)
@@ -193,7 +195,7 @@ TEST_CASE("amqp: a burst published under a Cork arrives whole and in order") {
   CHECK(c.acked.size() == kMessages + 1);
   {
     const Cork cork(conn);
-    conn.set_cork(false);  // turning it off early is harmless, and so is the guard's off
+    CHECK(conn.set_cork(false));  // turning it off early is harmless, and so is the guard's off
   }
   CHECK(settled_count(ch, topo.queue, kMessages + 1) == kMessages + 1);
   for (int i = 0; i < kMessages; ++i) {

@@ -22,9 +22,10 @@
 #                         batchns, see
 #                         bench/sql/capture_probe.sql)
 #   BENCH_UPDATE_ROWS     100000 [10000]  rows the UPDATE workloads pick from
-#   BENCH_OUTBOX_REUSE    0          rows written to and deleted from each outbox before every
-#                         run (then VACUUM): the outbox reuses freed pages, as with a running
-#                         agent, instead of growing (0: it starts empty and grows)
+#   BENCH_OUTBOX_REUSE    0          rows written to and deleted from cqrs.outbox and the naive
+#                         trigger's outbox before every run (then VACUUM, which keeps the empty
+#                         pages): they reuse freed pages, as with a running agent, instead of
+#                         growing (0: they start empty and grow)
 #   micro: CPU per statement of capture and of its parts, one backend, one transaction
 #   BENCH_MICRO_STATEMENTS 20000 [5000]   BENCH_MICRO_REPEAT 3 [1]
 #   BENCH_MICRO_VARIANTS  "plain none notify bump min nocheck nonotify capture rowtrg agg keys"

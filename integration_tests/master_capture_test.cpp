@@ -181,6 +181,11 @@ CREATE TABLE thing (id bigint PRIMARY KEY, code char(5), at timestamptz, day dat
   CHECK(f.scalar("SELECT count(*) || ' rows, ' || sum(events) || ' events, ' ||"
                  " count(*) FILTER (WHERE batch IS NOT NULL) || ' batches' FROM cqrs.outbox") ==
         "5 rows, 2511 events, 5 batches");
+  // rows × positions: the 1-row statement's batch has the shape of a cut one (the batches of
+  // one statement need not be in the rows' order: each row is in one of them)
+  CHECK(f.scalar("SELECT string_agg(array_dims(batch), ' ' ORDER BY events DESC, id)"
+                 " FROM cqrs.outbox") ==
+        "[1:1000][1:10] [1:1000][1:10] [1:500][1:10] [1:10][1:10] [1:1][1:10]");
   f.start_agent();
   const auto msgs = f.take(2511);
   REQUIRE(msgs.size() == 2511);
@@ -246,6 +251,7 @@ CREATE TABLE book (
   author integer REFERENCES author (id), published boolean NOT NULL DEFAULT false);
 CREATE TABLE note (id uuid PRIMARY KEY, body text);
 CREATE TABLE audit (id bigint PRIMARY KEY, what text);
+CREATE TABLE shelf (id integer PRIMARY KEY, label text);
 )sql",
                   R"toml(
 [[master.model]]
@@ -270,8 +276,14 @@ table = "note"
 cqrs_id = "audit"
 table = "audit"
 produce = false
+
+[[master.model]]
+cqrs_id = "shelf"
+table = "shelf"
+tracked_fields = ["label"]
+meta_sql = "json_build_object('len', length(label))"
 )toml",
-                  {"book", "author", "note", "audit"});
+                  {"book", "author", "note", "audit", "shelf"});
   f.start_agent();
 
   SUBCASE("fields, tracked_fields (previous_data), filter and constant meta") {
@@ -293,6 +305,41 @@ produce = false
     CHECK(json::dump(msgs[0]["meta"]) == R"({"origin":"shop"})");
     CHECK(msgs[2]["signal_type"] == "DELETE");
     CHECK(msgs[2]["instance_data"]["cqrs_revision"] == 3);
+  }
+
+  SUBCASE("multi-row statements: previous_data, filter and meta SQL as for one row") {
+    // several rows take the batch triggers' cutting path, one row the direct one
+    f.sql(
+        "INSERT INTO book VALUES (10, 'A', 1.00, 's', NULL, true),"
+        " (11, 'B', 2.00, 's', NULL, true), (12, 'C', 3.00, 's', NULL, false);"  // 12: filtered
+        " UPDATE book SET price = price + 1, published = (id <> 11) WHERE id >= 10;"
+        " INSERT INTO shelf VALUES (1, 'ab'), (2, 'abc');"
+        " UPDATE shelf SET label = label || 'x';"
+        " UPDATE shelf SET label = 'z' WHERE id = 1;");
+    const auto msgs = f.take(11, 3s);
+    REQUIRE(msgs.size() == 10);
+    std::vector<std::string> seen;
+    for (const auto& m : msgs) {
+      seen.push_back(m["cqrs_id"].get<std::string>() + " " + m["signal_type"].get<std::string>() +
+                     " " + json::dump(m["instance_pk"]) + " " + json::dump(m["previous_data"]) +
+                     " " + json::dump(m["meta"]));
+    }
+    CHECK(seen == std::vector<std::string>{
+                      R"(book SAVE 10 {"title":null,"price":null} {"origin":"shop"})",
+                      R"(book SAVE 11 {"title":null,"price":null} {"origin":"shop"})",
+                      // the UPDATE: the rows still (or newly) published, then 11 leaving
+                      R"(book SAVE 10 {"price":1.00} {"origin":"shop"})",
+                      R"(book SAVE 12 {"price":3.00} {"origin":"shop"})",
+                      R"(book DELETE 11 null {"origin":"shop"})",
+                      R"(shelf SAVE 1 {"label":null} {"len":2})",
+                      R"(shelf SAVE 2 {"label":null} {"len":3})",
+                      R"(shelf SAVE 1 {"label":"ab"} {"len":3})",
+                      R"(shelf SAVE 2 {"label":"abc"} {"len":4})",
+                      R"(shelf SAVE 1 {"label":"abx"} {"len":1})",
+                  });
+    CHECK(msgs[9]["instance_data"]["label"] == "z");
+    CHECK(msgs[9]["instance_data"]["cqrs_revision"] == 2);
+    CHECK(msgs[3]["instance_data"]["price"] == json::parse("4.00"));
   }
 
   SUBCASE("serializer runs at commit and sees related rows changed later in the transaction") {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -257,8 +258,10 @@ void Agent::run_once() {
         }
         const Timestamp now = now_utc();
         // the read's events leave in full TCP segments: the broker reads them in fewer, larger
-        // reads, and the agent's sends cost less (docs/benchmarks.md, "TCP_CORK")
-        const amqp::Cork cork(conn);
+        // reads, and the agent's sends cost less (docs/benchmarks.md, "1-row statements, the
+        // agent's cork and the drain's harness")
+        std::optional<amqp::Cork> cork;
+        if (!late.empty() || !f.ahead.empty()) cork.emplace(conn);
         if (!late.empty()) {
           spdlog::debug(
               "master agent: {} outbox row(s) committed after higher ids were read (first "

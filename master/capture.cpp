@@ -344,8 +344,9 @@ class Generator {
            ", '');\n  END IF;\n";
   }
 
-  // The correlation id is read in each INSERT (an inlined SQL function), not into a variable.
-  static std::string declare() { return "BEGIN\n  "; }
+  // The start of a statement trigger's body. It declares nothing: the correlation id is read in
+  // each INSERT (an inlined SQL function), not into a variable.
+  static std::string begin() { return "BEGIN\n  "; }
 
   // Whether SAVE events go to the outbox as statement batches (see the top of this file).
   bool batched() const { return !m_.serializer && fields_.size() + 2 <= kPairsPerCall; }
@@ -407,9 +408,9 @@ class Generator {
 
   // One outbox row per kBatchRows rows of `from` (rows with alias n, and o when joined), cut
   // again every kBatchBytes of row texts. OFFSET 0 keeps the row's array from being built twice.
-  // A statement that changed one row skips the cutting: the window and the grouping cost more
-  // to set up than the rest of a 1-row statement's capture (docs/benchmarks.md, "1-row
-  // statements"), and the row's array is already the batch.
+  // A statement that changed one row skips the cutting: setting up the window and the grouping
+  // was a large part of a 1-row statement's capture (docs/benchmarks.md, "1-row statements,
+  // the agent's cork and the drain's harness"), and the row's array is already the batch.
   std::string batch_insert(const std::string& from, const std::string& previous) const {
     const std::string meta_const = m_.meta_json ? q_.literal(*m_.meta_json) + "::json" : "NULL";
     const auto positions = batch_positions(previous);
@@ -435,10 +436,10 @@ class Generator {
 
   std::string insert_body() const {
     if (batched()) {
-      return declare() + batch_insert(rows("cqrs_new", true) + " n", previous_on_insert("n")) +
+      return begin() + batch_insert(rows("cqrs_new", true) + " n", previous_on_insert("n")) +
              notify() + "  RETURN NULL;\nEND\n";
     }
-    return declare() + outbox_insert() + "  SELECT " + q_.literal(m_.cqrs_id) + ", 'SAVE', " +
+    return begin() + outbox_insert() + "  SELECT " + q_.literal(m_.cqrs_id) + ", 'SAVE', " +
            pk_json("n") + ", n.cqrs_revision, n.cqrs_updated, " + instance_data("n") + ", " +
            previous_on_insert("n") + ", " + meta("n") + ", cqrs.correlation_id()\n  FROM " +
            rows("cqrs_new", true) + " n;\n" + notify() + "  RETURN NULL;\nEND\n";
@@ -450,9 +451,9 @@ class Generator {
     if (!tracked_.empty()) from += " LEFT JOIN cqrs_old o ON o." + pk + " = n." + pk;
     std::string body;
     if (batched()) {
-      body = declare() + batch_insert(from, previous_on_update()) + notify();
+      body = begin() + batch_insert(from, previous_on_update()) + notify();
     } else {
-      body = declare() + outbox_insert() + "  SELECT " + q_.literal(m_.cqrs_id) + ", 'SAVE', " +
+      body = begin() + outbox_insert() + "  SELECT " + q_.literal(m_.cqrs_id) + ", 'SAVE', " +
              pk_json("n") + ", n.cqrs_revision, n.cqrs_updated, " + instance_data("n") + ", " +
              previous_on_update() + ", " + meta("n") + ", cqrs.correlation_id()\n  FROM " + from +
              ";\n" + notify();
@@ -471,7 +472,7 @@ class Generator {
   }
 
   std::string delete_body() const {
-    return declare() + outbox_insert() + "  SELECT " + q_.literal(m_.cqrs_id) + ", 'DELETE', " +
+    return begin() + outbox_insert() + "  SELECT " + q_.literal(m_.cqrs_id) + ", 'DELETE', " +
            pk_json("o") + ", o.cqrs_revision + 1, now(), " + delete_data("o") + ", NULL, " +
            meta("o") + ", cqrs.correlation_id()\n  FROM " + rows("cqrs_old", true) + " o;\n" +
            notify() + "  RETURN NULL;\nEND\n";

@@ -57,12 +57,12 @@ std::string Connection::masked_url() const {
   return core_ ? core_->masked() : std::string();
 }
 
-void Connection::set_cork(bool on) noexcept {
-  if (!core_ || core_->dead()) return;
+bool Connection::set_cork(bool on) noexcept {
+  if (!core_ || core_->dead()) return false;
   const int fd = amqp_get_sockfd(core_->state());
-  if (fd < 0) return;
+  if (fd < 0) return false;
   const int value = on ? 1 : 0;
-  setsockopt(fd, IPPROTO_TCP, TCP_CORK, &value, sizeof value);
+  return setsockopt(fd, IPPROTO_TCP, TCP_CORK, &value, sizeof value) == 0;
 }
 
 void Connection::close() noexcept {

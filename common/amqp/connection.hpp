@@ -60,8 +60,9 @@ class Connection {
 
   // Holds back partial TCP segments (TCP_CORK) while `on`: a burst of publishes then leaves
   // in full segments, which the broker reads in fewer, larger reads. Turning it off sends
-  // what is held at once. Best effort: a socket that refuses the option is left as it is.
-  void set_cork(bool on) noexcept;
+  // what is held at once. Best effort: false when the connection is closed or the socket
+  // refuses the option, which is then left as it is.
+  bool set_cork(bool on) noexcept;
 
   // Closes the connection gracefully; idempotent, never throws. Channels become unusable.
   void close() noexcept;
@@ -73,10 +74,14 @@ class Connection {
 // A burst of publishes: the connection is corked (Connection::set_cork) for the guard's life.
 class Cork {
  public:
-  explicit Cork(Connection& connection) : connection_(connection) { connection_.set_cork(true); }
-  ~Cork() { connection_.set_cork(false); }
+  explicit Cork(Connection& connection) : connection_(connection) {
+    (void)connection_.set_cork(true);
+  }
+  ~Cork() { (void)connection_.set_cork(false); }
   Cork(const Cork&) = delete;
   Cork& operator=(const Cork&) = delete;
+  Cork(Cork&&) = delete;
+  Cork& operator=(Cork&&) = delete;
 
  private:
   Connection& connection_;

@@ -154,8 +154,11 @@ reset_tables() {  # reset_tables WORKLOAD VARIANT: empty every table, refill for
   fi
   if [ "$OUTBOX_REUSE" -gt 0 ]; then
     # the outbox as a running agent leaves it: pages freed by its deletes and VACUUM, which the
-    # next events reuse instead of extending the file (the naive trigger's outbox likewise)
-    sql -c "INSERT INTO cqrs.outbox (cqrs_id, signal, batch_layout, events)
+    # next events reuse instead of extending the file (the naive trigger's outbox likewise);
+    # VACUUM would otherwise truncate the emptied pages away
+    sql -c "ALTER TABLE cqrs.outbox SET (vacuum_truncate = false)" \
+        -c "ALTER TABLE bench.naive_outbox SET (vacuum_truncate = false)" \
+        -c "INSERT INTO cqrs.outbox (cqrs_id, signal, batch_layout, events)
             SELECT 'bench_free', 'SAVE', repeat('x', 400), 1 FROM generate_series(1, $OUTBOX_REUSE)" \
         -c "DELETE FROM cqrs.outbox" \
         -c "INSERT INTO bench.naive_outbox (cqrs_id, signal, pk, revision, data)
@@ -533,9 +536,10 @@ run_drain() {
   # each probe took another ~12 % of a core (perf, 2026-12-01), which the raw publishers
   # measured beside the agent did not pay.
   min0="$(val "SELECT min(id) FROM cqrs.outbox")"
-  local probe_in probe_out pause
+  local probe_in probe_out probe_pid pause
   coproc PROBE { psql -X -Atq -v ON_ERROR_STOP=1 "$DB"; }
-  probe_in="${PROBE[1]}"; probe_out="${PROBE[0]}"
+  # copies: bash unsets PROBE and PROBE_PID once it has reaped the coprocess
+  probe_in="${PROBE[1]}"; probe_out="${PROBE[0]}"; probe_pid="$PROBE_PID"
   exec {pause}<> <(:)  # a pipe nobody writes to: `read -t` on it sleeps without a process
   t0="$(date +%s.%N)"
   start_agent "$OUT/agent.toml" "$OUT/drain-agent.log"
@@ -548,8 +552,8 @@ run_drain() {
     read -r -t 0.2 -u "$pause" || true
   done
   t2="$(date +%s.%N)"
-  exec {probe_in}>&- {pause}>&-
-  wait "$PROBE_PID" 2>/dev/null || true
+  exec {probe_in}>&- {probe_out}<&- {pause}>&-
+  wait "$probe_pid" 2>/dev/null || true
   cpu="$(proc_cpu_seconds "$AGENT_PID")"; rss="$(proc_rss_mb "$AGENT_PID")"
   stop_agent
   sql -c "ALTER DATABASE bench_agent RESET log_min_duration_statement"

@@ -19,7 +19,9 @@
 --   colarrays one row per statement in a per-table outbox with one typed array per captured
 --             column (array_agg of each column: values stay binary, no output function runs)
 -- and the batched capture pgcqrs generates since migration 0003, as probes of its parts:
---   batch     as generated: the rows' column texts in chunks of 1000, fixed TimeZone/DateStyle
+--   batch     as generated before the 16 MB cut, the 1-row path and the one-condition NOTIFY
+--             throttle (and without NOTIFY): the rows' column texts in chunks of 1000, fixed
+--             TimeZone/DateStyle
 --   batchnw   without the row_number() window that cuts the chunks
 --   batchns   without the SET clauses
 CREATE TABLE bench.t_none (LIKE bench.t_plain INCLUDING ALL);
