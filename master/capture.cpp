@@ -10,7 +10,8 @@
 // Statement-level triggers with transition tables make a 100-row statement pay one trigger
 // call, not 100. SAVE events are written as batches (migrations/master/0003): one outbox row
 // per statement, per kBatchRows rows or kBatchBytes of it, holding each row's column texts;
-// the agent formats the events (master/batch.hpp). Building each row's JSON and inserting an
+// the agent formats the events (master/batch.hpp); a statement of one row skips the window and
+// grouping that cut batches and stores its row directly. Building each row's JSON and inserting an
 // outbox row per row cost the writer about five times what the batch costs per row
 // (docs/benchmarks.md, "Batched capture"). Models with a serializer (their instance_data is
 // filled at commit, per row) and models with more fields than one json_build_object call takes
