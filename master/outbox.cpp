@@ -53,8 +53,7 @@ std::optional<std::string> opt(const pqxx::field& f) {
 
 // The events of one fetched row: itself, or the events of its batch. `layouts` keeps the
 // layouts already parsed (one per model and configuration, in practice).
-void append_events(std::vector<OutboxRow>& out, const pqxx::row& f,
-                   std::unordered_map<std::string, BatchLayout>& layouts) {
+void append_events(std::vector<OutboxRow>& out, const pqxx::row& f, LayoutCache& layouts) {
   OutboxRow row;
   row.id = f[0].as<std::int64_t>();
   row.cqrs_id = f[1].as<std::string>();
@@ -62,11 +61,12 @@ void append_events(std::vector<OutboxRow>& out, const pqxx::row& f,
   row.meta = opt(f[6]);
   row.correlation_id = opt(f[7]);
   if (!f[8].is_null()) {
-    const std::string layout_text = f[9].is_null() ? std::string() : f[9].as<std::string>();
+    const std::string_view layout_text =
+        f[9].is_null() ? std::string_view() : std::string_view(f[9].c_str(), f[9].size());
     auto it = layouts.find(layout_text);
     if (it == layouts.end()) {
       if (layouts.size() >= 256) layouts.clear();  // bounded: layouts change only on migrate
-      it = layouts.emplace(layout_text, parse_layout(row, layout_text)).first;
+      it = layouts.emplace(std::string(layout_text), parse_layout(row, layout_text)).first;
     }
     for (auto& e : expand_batch(row, std::string_view(f[8].c_str(), f[8].size()), it->second)) {
       out.push_back(std::move(e));

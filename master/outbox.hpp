@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,6 +43,15 @@ struct BatchLayout {
   int previous_at = -1;  // the P position, -1 when none
   int meta_at = -1;      // the M position, -1 when none
 };
+
+// Parsed batch layouts by their text, looked up without copying the fetched text.
+struct LayoutHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+using LayoutCache = std::unordered_map<std::string, BatchLayout, LayoutHash, std::equal_to<>>;
 
 // The django-cqrs body of `row`, published at `now` with `ttl` (0 = never expires): compact,
 // ujson-style, numbers exact. Composed from the stored JSON text without building a document
@@ -98,7 +108,7 @@ class Outbox {
  private:
   pg::Session& db_;
   std::optional<bool> may_vacuum_;
-  std::unordered_map<std::string, BatchLayout> layouts_;  // batch_layout text -> parsed
+  LayoutCache layouts_;  // batch_layout text -> parsed
 };
 
 // pg_try_advisory_lock key held by the active agent of a master database.
