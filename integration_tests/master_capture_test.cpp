@@ -164,28 +164,38 @@ TEST_CASE("rolled-back work publishes nothing; the correlation id travels") {
 TEST_CASE("batched capture: one outbox row per 1000 rows of a statement, whatever the session") {
   MasterFixture f(R"sql(
 CREATE TABLE thing (id bigint PRIMARY KEY, code char(5), at timestamptz, day date, ok boolean,
-                    tags text[], n numeric(6,2), "a ""b"" \c" integer);
+                    tags text[], n numeric(6,2), "a ""b"" \c" integer, seen timestamp);
 )sql",
                   "[[master.model]]\ncqrs_id = \"thing\"\ntable = \"thing\"\n", {"thing"});
-  // a writer in another time zone and date style: the batch triggers store texts in fixed ones
+  // a writer in another time zone and date style: the events are the same (times in UTC)
   f.sql(
       "SET TimeZone = 'Asia/Kolkata'; SET DateStyle = 'SQL, DMY';"
       " INSERT INTO thing SELECT g, 'ab', '2024-05-01 12:00:00.5+00', '2024-02-29', g % 2 = 0,"
-      " ARRAY['x', 'y z', NULL], g / 100.0, -g FROM generate_series(1, 2500) g;"
+      " ARRAY['x', 'y z', NULL], g / 100.0, -g, '2024-05-01 23:59:59.25' FROM"
+      " generate_series(1, 2500) g;"
       " UPDATE thing SET code = 'cd' WHERE id <= 10;"
-      // a 1-row statement takes the triggers' path without cutting: same settings, same texts
+      // a 1-row statement takes the triggers' path without cutting: the same texts
       " INSERT INTO thing VALUES (2501, 'ab', '2024-05-01 12:00:00.5+00', '2024-02-29', false,"
-      " ARRAY['x', 'y z', NULL], 25.01, -2501);");
+      " ARRAY['x', 'y z', NULL], 25.01, -2501, '2024-05-01 23:59:59.25');");
   // 2,500 rows in one statement: three batch rows; the 10-row UPDATE and the 1-row INSERT: one
   // more each
   CHECK(f.scalar("SELECT count(*) || ' rows, ' || sum(events) || ' events, ' ||"
                  " count(*) FILTER (WHERE batch IS NOT NULL) || ' batches' FROM cqrs.outbox") ==
         "5 rows, 2511 events, 5 batches");
-  // rows × positions: the 1-row statement's batch has the shape of a cut one (the batches of
-  // one statement need not be in the rows' order: each row is in one of them)
+  // rows × positions; the 1-row statement's batch is its row's array (the batches of one
+  // statement need not be in the rows' order: each row is in one of them)
   CHECK(f.scalar("SELECT string_agg(array_dims(batch), ' ' ORDER BY events DESC, id)"
                  " FROM cqrs.outbox") ==
-        "[1:1000][1:10] [1:1000][1:10] [1:500][1:10] [1:10][1:10] [1:1][1:10]");
+        "[1:1000][1:11] [1:1000][1:11] [1:500][1:11] [1:10][1:11] [1:11]");
+  // each row's cqrs_updated as django-cqrs writes it (the events of its last revision carry it)
+  std::map<std::int64_t, std::string> updated;
+  {
+    pqxx::nontransaction t(*f.conn);
+    for (const auto& r : t.exec("SELECT id, cqrs.django_ts(cqrs_updated) FROM thing")) {
+      updated[r[0].as<std::int64_t>()] = r[1].as<std::string>();
+    }
+  }
+  REQUIRE(updated.size() == 2501);
   f.start_agent();
   const auto msgs = f.take(2511);
   REQUIRE(msgs.size() == 2511);
@@ -201,6 +211,8 @@ CREATE TABLE thing (id bigint PRIMARY KEY, code char(5), at timestamptz, day dat
       CHECK(json::dump(d["n"]) == "0.08");
     }
     CHECK(d["at"] == "2024-05-01 12:00:00.500000+00:00");
+    CHECK(d["seen"] == "2024-05-01 23:59:59.250000");
+    if (id > 10 || d["cqrs_revision"] == 1) CHECK(d["cqrs_updated"] == updated[id]);
     CHECK(d["day"] == "2024-02-29");
     CHECK(d["ok"] == (id % 2 == 0));
     CHECK(d["tags"] == json::parse(R"(["x", "y z", null])"));
@@ -215,6 +227,37 @@ CREATE TABLE thing (id bigint PRIMARY KEY, code char(5), at timestamptz, day dat
     CHECK(revs == (id <= 10 ? std::vector<int>{0, 1} : std::vector<int>{0}));
   }
   CHECK(eventually([&] { return f.scalar("SELECT count(*) FROM cqrs.outbox") == "0"; }, 10s));
+}
+
+TEST_CASE("the triggers run in the writer's settings: filter and meta SQL see its TimeZone") {
+  MasterFixture f("CREATE TABLE slot (id integer PRIMARY KEY, at timestamptz NOT NULL);",
+                  "[[master.model]]\ncqrs_id = \"slot\"\ntable = \"slot\"\n"
+                  "filter = \"extract(hour FROM at) < 12\"\n"
+                  "meta_sql = \"json_build_object('day', at::date::text)\"\n",
+                  {"slot"});
+  f.start_agent();
+  f.sql("INSERT INTO slot VALUES (1, '2024-05-01 10:00+00');");  // UTC: 10:00, kept
+  // in Kolkata (+05:30): 15:30 (filtered out), 01:30 the next day, 07:30 and 14:30; the
+  // last two in one statement
+  f.sql(
+      "SET TimeZone = 'Asia/Kolkata'; SET DateStyle = 'SQL, DMY';"
+      " INSERT INTO slot VALUES (2, '2024-05-01 10:00+00');"
+      " INSERT INTO slot VALUES (3, '2024-05-01 20:00+00');"
+      " INSERT INTO slot VALUES (4, '2024-05-01 02:00+00'), (5, '2024-05-01 09:00+00');");
+  const auto msgs = f.take(4, 3s);
+  REQUIRE(msgs.size() == 3);
+  CHECK(msgs[0]["instance_pk"] == 1);
+  CHECK(msgs[0]["instance_data"]["at"] == "2024-05-01 10:00:00+00:00");
+  CHECK(msgs[0]["meta"] == json::parse(R"({"day": "2024-05-01"})"));
+  CHECK(msgs[1]["instance_pk"] == 3);
+  CHECK(msgs[1]["instance_data"]["at"] == "2024-05-01 20:00:00+00:00");
+  CHECK(msgs[1]["meta"] == json::parse(R"({"day": "02/05/2024"})"));
+  CHECK(msgs[2]["instance_pk"] == 4);
+  CHECK(msgs[2]["instance_data"]["at"] == "2024-05-01 02:00:00+00:00");
+  CHECK(msgs[2]["meta"] == json::parse(R"({"day": "01/05/2024"})"));
+  // filtered out rows still get their revision and time
+  CHECK(f.scalar("SELECT count(*) FROM slot WHERE cqrs_revision = 0 AND cqrs_updated <= now()") ==
+        "5");
 }
 
 TEST_CASE("a statement of large rows is cut into batches of at most 16 MB") {

@@ -2,6 +2,7 @@
 #include "master/batch.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "common/error.hpp"
 #include "common/json.hpp"
@@ -9,6 +10,10 @@
 
 namespace pgcqrs::master {
 namespace {
+
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 bool is_null_word(std::string_view t) {
   return t.size() == 4 && (t[0] == 'N' || t[0] == 'n') && (t[1] == 'U' || t[1] == 'u') &&
@@ -26,18 +31,167 @@ std::optional<ClientKind> client_kind_of(char kind) {
     case 'j':
       return ClientKind::kJson;
     case 'T':
+    case 'Z':
       return ClientKind::kTimestampTz;
     case 't':
+    case 'z':
       return ClientKind::kTimestamp;
     default:
       return std::nullopt;
   }
 }
 
-// The value as json_build_object() writes it, in splice_json()'s form. A text without its
-// kind's shape (the column's type changed since `pgcqrs migrate`) is written as a string.
-void append_value(std::string& out, ClientKind kind, std::string_view text) {
-  if (kind == ClientKind::kBool) {
+bool digits(std::string_view s, std::size_t at, std::size_t n, int& value) {
+  if (at + n > s.size()) return false;
+  value = 0;
+  for (std::size_t k = at; k < at + n; ++k) {
+    if (s[k] < '0' || s[k] > '9') return false;
+    value = value * 10 + (s[k] - '0');
+  }
+  return true;
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date with astronomical year numbering (1 BC
+// is year 0), and back (H. Hinnant's civil calendar algorithms).
+std::int64_t days_from_civil(std::int64_t y, int m, int d) {
+  y -= m <= 2 ? 1 : 0;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const std::int64_t yoe = y - era * 400;
+  const std::int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const std::int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+void civil_from_days(std::int64_t z, std::int64_t& y, int& m, int& d) {
+  z += 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const std::int64_t doe = z - era * 146097;
+  const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const std::int64_t mp = (5 * doy + 2) / 153;
+  d = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
+  m = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+  y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+}
+
+void append_padded(std::string& out, std::int64_t v, std::size_t width) {
+  const std::string s = std::to_string(v);
+  if (s.size() < width) out.append(width - s.size(), '0');
+  out.append(s);
+}
+
+// Kinds Z and z: a timestamp as to_json() writes it, whatever the writing session's DateStyle:
+// "YYYY-MM-DDTHH:MM:SS[.f{1,6}]" + for timestamptz the session's offset "+HH:MM[:SS]", then
+// " BC" for years before 1 ("infinity" and "-infinity" as such). Appends what cqrs.django_ts()
+// (converted to UTC, "+00:00") or django_ts_naive() writes for it; false when `json` does not
+// have that shape.
+bool append_django_ts_of_json(std::string& out, std::string_view json, bool with_zone) {
+  if (json.size() < 2 || json.front() != '"' || json.back() != '"') return false;
+  std::string_view v = json.substr(1, json.size() - 2);
+  if (v == "infinity" || v == "-infinity") {
+    out.append(json);
+    return true;
+  }
+  bool bc = false;
+  if (v.size() > 3 && v.substr(v.size() - 3) == " BC") {
+    bc = true;
+    v.remove_suffix(3);
+  }
+  std::size_t i = 0;
+  while (i < v.size() && is_digit(v[i]))
+    ++i;
+  if (i < 4 || i > 9) return false;
+  std::int64_t year = 0;
+  for (std::size_t k = 0; k < i; ++k)
+    year = year * 10 + (v[k] - '0');
+  int month = 0;
+  int day = 0;
+  int hour = 0;
+  int minute = 0;
+  int second = 0;
+  if (!(i + 15 <= v.size() && v[i] == '-' && digits(v, i + 1, 2, month) && v[i + 3] == '-' &&
+        digits(v, i + 4, 2, day) && v[i + 6] == 'T' && digits(v, i + 7, 2, hour) &&
+        v[i + 9] == ':' && digits(v, i + 10, 2, minute) && v[i + 12] == ':' &&
+        digits(v, i + 13, 2, second))) {
+    return false;
+  }
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) {
+    return false;
+  }
+  i += 15;
+  std::string_view frac;
+  if (i < v.size() && v[i] == '.') {
+    std::size_t j = i + 1;
+    while (j < v.size() && is_digit(v[j]))
+      ++j;
+    frac = v.substr(i + 1, j - i - 1);
+    if (frac.empty() || frac.size() > 6) return false;
+    i = j;
+  }
+  std::int64_t offset = 0;  // seconds east of UTC
+  if (with_zone) {
+    // +HH:MM, +HH:MM:SS (XSD style always writes the minutes)
+    int oh = 0;
+    int om = 0;
+    int os = 0;
+    if (i + 6 > v.size() || (v[i] != '+' && v[i] != '-') || !digits(v, i + 1, 2, oh) ||
+        v[i + 3] != ':' || !digits(v, i + 4, 2, om) || oh > 15 || om > 59) {
+      return false;
+    }
+    const bool west = v[i] == '-';
+    i += 6;
+    if (i < v.size()) {
+      if (i + 3 != v.size() || v[i] != ':' || !digits(v, i + 1, 2, os) || os > 59) return false;
+      i += 3;
+    }
+    offset = (oh * 3600 + om * 60 + os) * (west ? -1 : 1);
+  }
+  if (i != v.size()) return false;
+  if (bc) year = 1 - year;  // astronomical numbering: 1 BC is year 0
+  std::int64_t days = days_from_civil(year, month, day);
+  std::int64_t secs = hour * 3600 + minute * 60 + second - offset;  // offsets are under a day
+  if (secs < 0) {
+    secs += 86400;
+    --days;
+  } else if (secs >= 86400) {
+    secs -= 86400;
+    ++days;
+  }
+  civil_from_days(days, year, month, day);
+  // to_char's YYYY has no era: 44 BC is "0044"
+  out.push_back('"');
+  append_padded(out, year > 0 ? year : 1 - year, 4);
+  out.push_back('-');
+  append_padded(out, month, 2);
+  out.push_back('-');
+  append_padded(out, day, 2);
+  out.push_back(' ');
+  append_padded(out, secs / 3600, 2);
+  out.push_back(':');
+  append_padded(out, secs / 60 % 60, 2);
+  out.push_back(':');
+  append_padded(out, secs % 60, 2);
+  if (!frac.empty()) {
+    out.push_back('.');
+    out.append(frac);
+    out.append(6 - frac.size(), '0');
+  }
+  if (with_zone) out.append("+00:00");
+  out.push_back('"');
+  return true;
+}
+
+// The value of layout kind `kind` as json_build_object() writes it, in splice_json()'s form.
+// A text without its kind's shape (the column's type changed since `pgcqrs migrate`) is
+// written as it is when it is JSON (kinds Z and z store JSON), else as a string.
+void append_value(std::string& out, char kind, std::string_view text) {
+  const ClientKind ck = *client_kind_of(kind);
+  if (kind == 'Z' || kind == 'z') {
+    if (append_django_ts_of_json(out, text, kind == 'Z')) return;
+    const std::size_t before = out.size();
+    if (append_line_value(out, ClientKind::kJson, text, 1)) return;
+    out.resize(before);
+  } else if (ck == ClientKind::kBool) {
     // boolean's cast to text spells "true" / "false" (its output function "t" / "f")
     if (text == "true" || text == "t") {
       out.append("true");
@@ -51,7 +205,7 @@ void append_value(std::string& out, ClientKind kind, std::string_view text) {
     const std::size_t before = out.size();
     bool ok = false;
     try {
-      ok = append_line_value(out, kind, text, 1);
+      ok = append_line_value(out, ck, text, 1);
     } catch (const Error&) {
       ok = false;
     }
@@ -245,10 +399,10 @@ std::vector<OutboxRow> expand_batch(const OutboxRow& row, std::string_view batch
   const int previous_at = layout.previous_at;
   const int meta_at = layout.meta_at;
   ArraySpans values;
-  if (!parse_spans(batch, values) || values.dims != 2 || values.rows == 0 ||
+  // a statement of one row stores its row's array itself: one dimension, one row
+  if (!parse_spans(batch, values) || values.rows == 0 ||
       values.spans.size() != values.rows * positions.size()) {
-    bad(row, "batch is not a " + std::to_string(positions.size()) +
-                 "-column two-dimensional text array");
+    bad(row, "batch is not a text array of " + std::to_string(positions.size()) + "-column rows");
   }
 
   const std::size_t rows = values.rows;
@@ -264,7 +418,7 @@ std::vector<OutboxRow> expand_batch(const OutboxRow& row, std::string_view batch
     e.signal = row.signal;
     e.correlation_id = row.correlation_id;
     if (values.is_null(at)) bad(row, "row " + std::to_string(r + 1) + " has no primary key");
-    append_value(e.instance_pk, *client_kind_of(positions[0].kind), values.at(at));
+    append_value(e.instance_pk, positions[0].kind, values.at(at));
     std::string data;
     data.reserve(64 + 24 * width);
     data.push_back('{');
@@ -276,7 +430,7 @@ std::vector<OutboxRow> expand_batch(const OutboxRow& row, std::string_view batch
       if (values.is_null(at + k)) {
         data.append("null");
       } else {
-        append_value(data, *client_kind_of(p.kind), values.at(at + k));
+        append_value(data, p.kind, values.at(at + k));
       }
     }
     data.push_back('}');

@@ -2,21 +2,29 @@
 // changed row's column texts; the agent turns them into one django-cqrs SAVE event per row.
 //
 // A batch row (migrations/master/0003) has
-//   batch         text[][]: one inner array per changed row, one text per layout position;
+//   batch         text[][]: one inner array per changed row, one text per layout position; a
+//       statement of one row stores that row's text[] itself (one dimension);
 //   batch_layout  text: a text[] literal of '<kind>:<name>' per position, where kind is
 //       n  number (int2/4/8, float4/8, numeric): the text output, a JSON number unless it is
 //          NaN or an infinity (then a string), as json_build_object() writes it
 //       b  boolean ("true" / "false", as boolean casts to text; "t" / "f" too)
-//       s  string (text, varchar, date, uuid): the text output as a JSON string
-//       j  JSON text written as it is (json, jsonb, and to_json() of every other type,
-//          bpchar included: its cast to text drops the padding json_build_object() keeps)
-//       T  timestamptz (text output in TimeZone UTC, DateStyle ISO), written as cqrs.django_ts()
-//       t  timestamp, written as cqrs.django_ts_naive()
+//       s  string (text, varchar, uuid): the text output as a JSON string
+//       j  JSON text written as it is (json, jsonb, and to_json() of every other type: date,
+//          and bpchar, whose cast to text drops the padding json_build_object() keeps)
+//       Z  timestamptz as to_json() writes it (ISO 8601 with the writing session's UTC offset,
+//          whatever its DateStyle), written as cqrs.django_ts(): converted to UTC
+//       z  timestamp as to_json() writes it, written as cqrs.django_ts_naive()
+//       T  timestamptz's text output in TimeZone UTC and DateStyle ISO, and
+//       t  timestamp's in DateStyle ISO: what the triggers of earlier pgcqrs versions stored
+//          (they ran with those settings), read for the batches they left in the outbox
 //       P  the event's previous_data (JSON text), not part of instance_data
 //       M  the event's meta (JSON text), not part of instance_data
 //   The first three positions are the primary key, cqrs_revision and cqrs_updated; with the
 //   model's other fields they make instance_data, in layout order, as the per-event capture's
 //   json_build_object() writes it (master/capture.cpp).
+// No text depends on the writing session's DateStyle, and the timestamptz texts carry their
+// offset, so the triggers run in the session's own settings, as the model's filter and meta
+// SQL (and the triggers of models that are not batched) do.
 // The layout travels with every batch row, so a batch stays readable after `pgcqrs migrate`
 // changed the model's fields or the table's columns changed type. A text that does not have
 // its kind's shape (a column whose type changed and was not re-migrated) is written as a JSON

@@ -63,18 +63,22 @@ bool compares_as_text(const Column& c) {
 }
 
 // The batch layout kind of a column (master/batch.hpp) and whether the trigger stores its cast
-// to text (true) or its to_json() text (false, kind 'j'). json_build_object() writes the types
-// the agent knows from their text; every other type, and bpchar (whose cast to text drops the
-// padding that json_build_object() keeps), is stored as to_json() writes it.
+// to text (true) or its to_json() text (false). json_build_object() writes the types the agent
+// knows from their text; every other type, and bpchar (whose cast to text drops the padding
+// that json_build_object() keeps), is stored as to_json() writes it (kind 'j'). Dates and
+// timestamps are stored as to_json() writes them too: their text output depends on the
+// session's DateStyle, to_json()'s does not.
 std::pair<char, bool> batch_kind(const Column& c) {
   if (c.is_array) return {'j', false};
-  static const std::map<std::string, char> kKinds = {
-      {"int2", 'n'},    {"int4", 'n'}, {"int8", 'n'},  {"float4", 'n'},      {"float8", 'n'},
-      {"numeric", 'n'}, {"bool", 'b'}, {"text", 's'},  {"varchar", 's'},     {"date", 's'},
-      {"uuid", 's'},    {"json", 'j'}, {"jsonb", 'j'}, {"timestamptz", 'T'}, {"timestamp", 't'}};
+  static const std::map<std::string, std::pair<char, bool>> kKinds = {
+      {"int2", {'n', true}},   {"int4", {'n', true}},         {"int8", {'n', true}},
+      {"float4", {'n', true}}, {"float8", {'n', true}},       {"numeric", {'n', true}},
+      {"bool", {'b', true}},   {"text", {'s', true}},         {"varchar", {'s', true}},
+      {"uuid", {'s', true}},   {"json", {'j', true}},         {"jsonb", {'j', true}},
+      {"date", {'j', false}},  {"timestamptz", {'Z', false}}, {"timestamp", {'z', false}}};
   const auto it = kKinds.find(c.base_type);
   if (it == kKinds.end()) return {'j', false};
-  return {it->second, true};
+  return it->second;
 }
 
 class Generator {
@@ -110,8 +114,8 @@ class Generator {
       out.statements.push_back(drop_trigger(t, table));
     }
     if (m_.produce) {
-      out.statements.push_back(function("insert", insert_body(), batched()));
-      out.statements.push_back(function("update", update_body(), batched()));
+      out.statements.push_back(function("insert", insert_body()));
+      out.statements.push_back(function("update", update_body()));
       out.statements.push_back(function("delete", delete_body()));
       out.statements.push_back("CREATE TRIGGER " + q_.name(std::string(kInsertTrigger)) +
                                " AFTER INSERT ON " + table +
@@ -220,12 +224,12 @@ class Generator {
     return "cqrs." + q_.name(function_name(m_.cqrs_id, what));
   }
 
-  // `fixed_settings`: the batch triggers store text output, which depends on the session's
-  // TimeZone and DateStyle; they run with fixed ones (so do the model's filter and meta SQL).
-  std::string function(std::string_view what, const std::string& body,
-                       bool fixed_settings = false) const {
-    return "CREATE OR REPLACE FUNCTION " + fn(what) + "() RETURNS trigger LANGUAGE plpgsql " +
-           (fixed_settings ? "SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' " : "") + "AS " +
+  // The trigger functions run in the writing session's settings (TimeZone, DateStyle, ...):
+  // the model's filter and meta SQL see what the application sees, and what the batch
+  // triggers store does not depend on them (batch_kind()). A function SET clause would cost
+  // every 1-row statement a settings save and restore.
+  std::string function(std::string_view what, const std::string& body) const {
+    return "CREATE OR REPLACE FUNCTION " + fn(what) + "() RETURNS trigger LANGUAGE plpgsql AS " +
            std::string(kDollar) + "\n" + body + std::string(kDollar);
   }
 
@@ -371,7 +375,7 @@ class Generator {
     };
     column(pk_column());
     out.push_back({'n', "cqrs_revision", "n.cqrs_revision::text"});
-    out.push_back({'T', "cqrs_updated", "n.cqrs_updated::text"});
+    out.push_back({'Z', "cqrs_updated", "to_json(n.cqrs_updated)::text"});
     for (std::size_t i = 1; i < fields_.size(); ++i)
       column(*fields_[i]);
     if (!tracked_.empty()) out.push_back({'P', "previous_data", "(" + previous + ")::text"});
@@ -409,9 +413,12 @@ class Generator {
 
   // One outbox row per kBatchRows rows of `from` (rows with alias n, and o when joined), cut
   // again every kBatchBytes of row texts. OFFSET 0 keeps the row's array from being built twice.
-  // A statement that changed one row skips the cutting: setting up the window and the grouping
-  // was a large part of a 1-row statement's capture (docs/benchmarks.md, "1-row statements,
-  // the agent's cork and the drain's harness"), and the row's array is already the batch.
+  // A statement that changed one row takes the first INSERT, which stores the row's array
+  // itself, without the window and grouping that cut batches: their set-up was a large part of
+  // a 1-row statement's capture (docs/benchmarks.md, "1-row statements, the agent's cork and
+  // the drain's harness"). The row-count test is in that INSERT, not a statement of its own:
+  // each statement a trigger runs costs a 1-row transaction an executor start and a snapshot.
+  // A statement of no rows, or whose one row the filter drops, runs the second test too.
   std::string batch_insert(const std::string& from, const std::string& previous) const {
     const std::string meta_const = m_.meta_json ? q_.literal(*m_.meta_json) + "::json" : "NULL";
     const auto positions = batch_positions(previous);
@@ -421,18 +428,19 @@ class Generator {
     const std::string head = "SELECT " + q_.literal(m_.cqrs_id) + ", 'SAVE', ";
     const std::string tail = meta_const + ", cqrs.correlation_id()\n";
     const std::string layout = batch_layout(positions);
-    return "IF NOT EXISTS (SELECT FROM cqrs_new OFFSET 1) THEN\n    " + insert + "  " + head +
-           "ARRAY[" + batch_values(positions) + "], " + layout + ", 1, " + tail + "    FROM " +
-           from + ";\n  ELSE\n    " + insert + "  " + head + "array_agg(b.v), " + layout +
-           ", count(*), " + tail +
-           "    FROM (SELECT r.v, row_number() OVER w AS rn, sum(pg_column_size(r.v)) OVER w AS "
-           "upto\n"
-           "          FROM (SELECT " +
+    const std::string several = "EXISTS (SELECT FROM cqrs_new OFFSET 1)";
+    return insert + head + batch_values(positions) + ", " + layout + ", 1, " + tail + "  FROM " +
+           from + " WHERE NOT " + several + ";\n  IF NOT FOUND THEN\n    IF " + several +
+           " THEN\n      " + insert + "    " + head + "array_agg(b.v), " + layout + ", count(*), " +
+           tail +
+           "      FROM (SELECT r.v, row_number() OVER w AS rn, sum(pg_column_size(r.v)) OVER w "
+           "AS upto\n"
+           "            FROM (SELECT " +
            batch_values(positions) + " AS v FROM " + from +
-           " OFFSET 0) r\n          WINDOW w AS (ROWS UNBOUNDED PRECEDING)) b\n    GROUP BY "
+           " OFFSET 0) r\n            WINDOW w AS (ROWS UNBOUNDED PRECEDING)) b\n      GROUP BY "
            "(b.rn - 1) / " +
            std::to_string(kBatchRows) + ", (b.upto - 1) / " + std::to_string(kBatchBytes) +
-           ";\n  END IF;\n";
+           ";\n    END IF;\n  END IF;\n";
   }
 
   std::string insert_body() const {

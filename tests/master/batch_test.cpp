@@ -136,12 +136,79 @@ TEST_CASE("expand_batch refuses a layout and batch that do not match, naming the
       CHECK_MESSAGE(m.find(what) != std::string::npos, m);
     }
   };
-  fails(R"({{1,0,"2026-01-01 00:00:00+00",x}})", layout, "3-column two-dimensional");
-  fails("{1,0,x}", layout, "3-column two-dimensional");
-  fails("{}", layout, "3-column two-dimensional");
+  fails(R"({{1,0,"2026-01-01 00:00:00+00",x}})", layout, "text array of 3-column rows");
+  fails("{1,0}", layout, "text array of 3-column rows");
+  fails("{1,0,x,y}", layout, "text array of 3-column rows");
+  fails("{}", layout, "text array of 3-column rows");
+  fails("not an array", layout, "text array of 3-column rows");
   fails(R"({{1,0,"2026-01-01 00:00:00+00"}})", "{n:id,n:cqrs_revision}", "fewer than 3");
   fails(R"({{1,0,"2026-01-01 00:00:00+00"}})", "{n:id,n:cqrs_revision,X:z}", "unknown kind 'X'");
   fails(R"({{1,0,"2026-01-01 00:00:00+00"}})", "{n:id,nocolon,T:z}", "not '<kind>:<name>'");
   fails(R"({{1,0,"2026-01-01 00:00:00+00"}})", "{{n:id,n:r,T:u}}", "one-dimensional");
   fails(R"({{NULL,0,"2026-01-01 00:00:00+00"}})", layout, "no primary key");
+}
+
+TEST_CASE("expand_batch: a 1-row statement's batch is the row's one-dimensional array") {
+  const auto events = expand_batch(batch_row(), R"({5,2,"\"2026-11-22T08:00:00+00:00\"",x})",
+                                   "{n:id,n:cqrs_revision,Z:cqrs_updated,s:name}");
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].index == 1);
+  CHECK(events[0].instance_pk == "5");
+  CHECK(*events[0].instance_data ==
+        R"({"id":5,"cqrs_revision":2,"cqrs_updated":"2026-11-22 08:00:00+00:00","name":"x"})");
+}
+
+namespace {
+
+// instance_data's value of one Z (with_zone) or z position holding `json`
+std::string ts_of(std::string_view json, bool with_zone) {
+  std::string batch = "{1,0,\"\\\"2026-01-01T00:00:00+00:00\\\"\",\"";
+  for (const char c : json) {
+    if (c == '"' || c == '\\') batch.push_back('\\');
+    batch.push_back(c);
+  }
+  batch += "\"}";
+  const auto events = expand_batch(
+      batch_row(), batch,
+      std::string("{n:id,n:cqrs_revision,Z:cqrs_updated,") + (with_zone ? "Z" : "z") + ":at}");
+  REQUIRE(events.size() == 1);
+  const std::string& d = *events[0].instance_data;
+  const std::string key = R"("at":)";
+  const auto at = d.find(key);
+  REQUIRE(at != std::string::npos);
+  return d.substr(at + key.size(), d.size() - at - key.size() - 1);
+}
+
+}  // namespace
+
+TEST_CASE("expand_batch: Z and z positions are to_json() timestamps, written as django_ts()") {
+  // the writing session's offset is taken off: django-cqrs times are UTC
+  CHECK(ts_of(R"("2026-12-02T01:30:00.5+05:30")", true) == R"("2026-12-01 20:00:00.500000+00:00")");
+  CHECK(ts_of(R"("2026-12-01T16:30:00.123456-03:30")", true) ==
+        R"("2026-12-01 20:00:00.123456+00:00")");
+  CHECK(ts_of(R"("2026-12-01T20:00:00+00:00")", true) == R"("2026-12-01 20:00:00+00:00")");
+  // across a day, a month, a year and a leap day; offsets with seconds (local mean time)
+  CHECK(ts_of(R"("2025-01-01T01:00:00+05:30")", true) == R"("2024-12-31 19:30:00+00:00")");
+  CHECK(ts_of(R"("2024-02-28T22:00:00-03:00")", true) == R"("2024-02-29 01:00:00+00:00")");
+  CHECK(ts_of(R"("2023-02-28T22:00:00-03:00")", true) == R"("2023-03-01 01:00:00+00:00")");
+  CHECK(ts_of(R"("1900-01-01T00:19:32+00:19:32")", true) == R"("1900-01-01 00:00:00+00:00")");
+  CHECK(ts_of(R"("1850-01-01T05:53:28+05:53:28")", true) == R"("1850-01-01 00:00:00+00:00")");
+  // years past 9999, before 1 (to_char's YYYY has no era), and across the start of year 1
+  CHECK(ts_of(R"("12344-12-31T20:30:00-03:30")", true) == R"("12345-01-01 00:00:00+00:00")");
+  CHECK(ts_of(R"("0044-03-15T12:00:00+00:00 BC")", true) == R"("0044-03-15 12:00:00+00:00")");
+  CHECK(ts_of(R"("0001-01-01T00:49:32+00:19:32")", true) == R"("0001-01-01 00:30:00+00:00")");
+  CHECK(ts_of(R"("0001-01-01T00:10:00+00:19:32")", true) == R"("0001-12-31 23:50:28+00:00")");
+  CHECK(ts_of(R"("infinity")", true) == R"("infinity")");
+  CHECK(ts_of(R"("-infinity")", true) == R"("-infinity")");
+  // naive timestamps are written as they are
+  CHECK(ts_of(R"("2024-05-01T23:59:59.25")", false) == R"("2024-05-01 23:59:59.250000")");
+  CHECK(ts_of(R"("2024-05-01T23:59:59")", false) == R"("2024-05-01 23:59:59")");
+  CHECK(ts_of(R"("0044-03-15T12:00:00 BC")", false) == R"("0044-03-15 12:00:00")");
+  CHECK(ts_of(R"("-infinity")", false) == R"("-infinity")");
+  // another shape (the column's type changed since `pgcqrs migrate`) goes out as it is
+  CHECK(ts_of(R"("2024-05-01T23:59:59")", true) == R"("2024-05-01T23:59:59")");
+  CHECK(ts_of(R"("2024-05-01T23:59:59+05:30")", false) == R"("2024-05-01T23:59:59+05:30")");
+  CHECK(ts_of(R"("2024-13-01T00:00:00+00:00")", true) == R"("2024-13-01T00:00:00+00:00")");
+  CHECK(ts_of("17", true) == "17");
+  CHECK(ts_of("not json", true) == R"("not json")");
 }
