@@ -187,6 +187,13 @@ CREATE TABLE thing (id bigint PRIMARY KEY, code char(5), at timestamptz, day dat
   CHECK(f.scalar("SELECT string_agg(array_dims(batch), ' ' ORDER BY events DESC, id)"
                  " FROM cqrs.outbox") ==
         "[1:1000][1:11] [1:1000][1:11] [1:500][1:11] [1:10][1:11] [1:11]");
+  // the batch rows name their layout by its key (migration 0004); the layout is stored once
+  CHECK(f.scalar("SELECT count(DISTINCT batch_layout) || ' ' || bool_and(batch_layout ~"
+                 " '^#[0-9a-f]{16}$') FROM cqrs.outbox") == "1 true");
+  CHECK(f.scalar("SELECT l.layout FROM cqrs.batch_layout l"
+                 " WHERE l.key = (SELECT batch_layout FROM cqrs.outbox LIMIT 1)") ==
+        R"({"n:id","n:cqrs_revision","Z:cqrs_updated","j:code","Z:at","j:day","b:ok","j:tags",)"
+        R"("n:n","n:a \"b\" \\c","z:seen"})");
   // each row's cqrs_updated as django-cqrs writes it (the events of its last revision carry it)
   std::map<std::int64_t, std::string> updated;
   {
@@ -258,6 +265,38 @@ TEST_CASE("the triggers run in the writer's settings: filter and meta SQL see it
   // filtered out rows still get their revision and time
   CHECK(f.scalar("SELECT count(*) FROM slot WHERE cqrs_revision = 0 AND cqrs_updated <= now()") ==
         "5");
+}
+
+TEST_CASE("batch rows of earlier pgcqrs versions are published; an unknown layout key stays") {
+  MasterFixture f("CREATE TABLE slot (id integer PRIMARY KEY, seen timestamp);",
+                  "[[master.model]]\ncqrs_id = \"slot\"\ntable = \"slot\"\n", {"slot"});
+  // as the triggers wrote them before migration 0004 and before 2026-12-01: the layout's text
+  // in the row, timestamps in UTC and DateStyle ISO (T, t), a two-dimensional batch of one row
+  f.sql(
+      "INSERT INTO cqrs.outbox (cqrs_id, signal, batch, batch_layout, events) VALUES ('slot',"
+      " 'SAVE', '{{7,0,\"2024-05-01 10:00:00.25+00\",\"2024-05-01 23:00:00\"}}',"
+      " '{\"n:id\",\"n:cqrs_revision\",\"T:cqrs_updated\",\"t:seen\"}', 1);"
+      "INSERT INTO slot VALUES (8, '2024-05-02 01:00');");
+  f.start_agent();
+  const auto msgs = f.take(3, 3s);
+  REQUIRE(msgs.size() == 2);
+  CHECK(json::dump(msgs[0]["instance_data"]) ==
+        R"({"id":7,"cqrs_revision":0,"cqrs_updated":"2024-05-01 10:00:00.250000+00:00",)"
+        R"("seen":"2024-05-01 23:00:00"})");
+  CHECK(msgs[1]["instance_data"]["seen"] == "2024-05-02 01:00:00");
+  CHECK(eventually([&] { return f.scalar("SELECT count(*) FROM cqrs.outbox") == "0"; }, 10s));
+  // a key that names no layout (its row deleted by hand): the row stays, and the log says why
+  f.sql(
+      "INSERT INTO cqrs.outbox (cqrs_id, signal, batch, batch_layout, events) VALUES ('slot',"
+      " 'SAVE', '{9,0,x,y}', '#0123456789abcdef', 1);");
+  CHECK(eventually(
+      [&] {
+        return f.agents[0]->log().find("batch_layout key #0123456789abcdef names no layout") !=
+               std::string::npos;
+      },
+      10s));
+  CHECK(f.scalar("SELECT count(*) FROM cqrs.outbox") == "1");
+  CHECK(f.take(1, 1s).empty());
 }
 
 TEST_CASE("a statement of large rows is cut into batches of at most 16 MB") {

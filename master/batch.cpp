@@ -355,6 +355,10 @@ bool parse_text_array(std::string_view text, std::vector<std::optional<std::stri
 }
 
 BatchLayout parse_layout(const OutboxRow& row, std::string_view layout) {
+  if (!layout.empty() && layout[0] == '#') {
+    bad(row, "batch_layout key " + std::string(layout) +
+                 " names no layout in cqrs.batch_layout (`pgcqrs migrate` stores them)");
+  }
   ArraySpans names;
   if (!parse_spans(layout, names) || names.dims != 1) {
     bad(row, "batch_layout is not a one-dimensional text array");

@@ -4,7 +4,10 @@
 // A batch row (migrations/master/0003) has
 //   batch         text[][]: one inner array per changed row, one text per layout position; a
 //       statement of one row stores that row's text[] itself (one dimension);
-//   batch_layout  text: a text[] literal of '<kind>:<name>' per position, where kind is
+//   batch_layout  text: the key of a layout in cqrs.batch_layout ('#' and 16 hex digits,
+//       migration 0004; the agent's fetch replaces it with the layout) or, in rows written
+//       before that migration, the layout itself: a text[] literal of '<kind>:<name>' per
+//       position, where kind is
 //       n  number (int2/4/8, float4/8, numeric): the text output, a JSON number unless it is
 //          NaN or an infinity (then a string), as json_build_object() writes it
 //       b  boolean ("true" / "false", as boolean casts to text; "t" / "f" too)
@@ -25,10 +28,11 @@
 // No text depends on the writing session's DateStyle, and the timestamptz texts carry their
 // offset, so the triggers run in the session's own settings, as the model's filter and meta
 // SQL (and the triggers of models that are not batched) do.
-// The layout travels with every batch row, so a batch stays readable after `pgcqrs migrate`
-// changed the model's fields or the table's columns changed type. A text that does not have
-// its kind's shape (a column whose type changed and was not re-migrated) is written as a JSON
-// string rather than refused: the event still goes out, with the value the row has.
+// Every batch row names its own layout, which is never removed, so a batch stays readable
+// after `pgcqrs migrate` changed the model's fields or the table's columns changed type. A text
+// that does not have its kind's shape (a column whose type changed and was not re-migrated) is
+// written as a JSON string rather than refused: the event still goes out, with the value the row
+// has.
 #pragma once
 
 #include <optional>
@@ -41,7 +45,8 @@
 namespace pgcqrs::master {
 
 // Throws MessageError naming the outbox id of `row` when `layout` (the text output of a
-// batch_layout column) is not a layout.
+// batch_layout column, or of the layout its key names) is not a layout; a key is one that
+// names no layout.
 BatchLayout parse_layout(const OutboxRow& row, std::string_view layout);
 
 // The events of batch row `row` (its id, cqrs_id, signal, meta and correlation_id are copied

@@ -114,6 +114,18 @@ class Generator {
       out.statements.push_back(drop_trigger(t, table));
     }
     if (m_.produce) {
+      if (batched()) {
+        const std::string key = q_.literal(layout_key());
+        const std::string text = q_.literal(layout_text());
+        out.statements.push_back("INSERT INTO cqrs.batch_layout (key, layout) VALUES (" + key +
+                                 ", " + text + ") ON CONFLICT (key) DO NOTHING");
+        // a 64-bit hash: two layouts with one key are not expected, but never mixed up
+        out.statements.push_back(
+            "DO " + std::string(kDollar) + " BEGIN IF (SELECT layout FROM cqrs.batch_layout " +
+            "WHERE key = " + key + ") IS DISTINCT FROM " + text +
+            " THEN RAISE EXCEPTION 'batch layout key % already names another layout', " + key +
+            "; END IF; END " + std::string(kDollar));
+      }
       out.statements.push_back(function("insert", insert_body()));
       out.statements.push_back(function("update", update_body()));
       out.statements.push_back(function("delete", delete_body()));
@@ -394,8 +406,8 @@ class Generator {
   }
 
   // What each position is: the text[] literal of '<kind>:<name>' per position, every element
-  // quoted, as an SQL text constant.
-  std::string batch_layout(const std::vector<BatchPosition>& positions) const {
+  // quoted. Stored once in cqrs.batch_layout (migration 0004); batch rows carry its key.
+  static std::string batch_layout(const std::vector<BatchPosition>& positions) {
     std::string arr = "{";
     for (const auto& p : positions) {
       if (arr.size() > 1) arr += ',';
@@ -408,8 +420,11 @@ class Generator {
       }
       arr += '"';
     }
-    return q_.literal(arr + "}");
+    return arr + "}";
   }
+
+  std::string layout_text() const { return batch_layout(batch_positions("NULL")); }
+  std::string layout_key() const { return "#" + hex(fnv1a(layout_text())); }
 
   // One outbox row per kBatchRows rows of `from` (rows with alias n, and o when joined), cut
   // again every kBatchBytes of row texts. OFFSET 0 keeps the row's array from being built twice.
@@ -427,7 +442,7 @@ class Generator {
         "correlation_id)\n  ";
     const std::string head = "SELECT " + q_.literal(m_.cqrs_id) + ", 'SAVE', ";
     const std::string tail = meta_const + ", cqrs.correlation_id()\n";
-    const std::string layout = batch_layout(positions);
+    const std::string layout = q_.literal(layout_key());
     const std::string several = "EXISTS (SELECT FROM cqrs_new OFFSET 1)";
     return insert + head + batch_values(positions) + ", " + layout + ", 1, " + tail + "  FROM " +
            from + " WHERE NOT " + several + ";\n  IF NOT FOUND THEN\n    IF " + several +

@@ -13,10 +13,16 @@ namespace {
 
 // The rows after the cursor, as many as hold `$2` events (at least one), and from the same
 // snapshot the ids at or before it (cqrs_id NULL marks them): both parts of a UNION ALL run
-// under one snapshot. A batch row's events are built by the agent (master/batch.hpp).
+// under one snapshot. A batch row's events are built by the agent (master/batch.hpp) with the
+// layout its key names (migration 0004), or the layout itself in rows written before it; a key
+// that names none stays a key, which the agent refuses, naming it.
 constexpr const char* kFetchAfter = R"sql(
 (SELECT id, cqrs_id, signal, instance_pk::text, instance_data::text, previous_data::text,
-        meta::text, correlation_id, batch::text, batch_layout
+        meta::text, correlation_id, batch::text,
+        CASE WHEN batch_layout LIKE '#%'
+          THEN coalesce((SELECT l.layout FROM cqrs.batch_layout l WHERE l.key = o.batch_layout),
+                        batch_layout)
+          ELSE batch_layout END
  FROM (SELECT o.*, sum(o.events) OVER (ORDER BY o.id) AS upto
        FROM (SELECT * FROM cqrs.outbox WHERE id > $1 ORDER BY id LIMIT $2) o) o
  WHERE upto - events < $2 ORDER BY id)
@@ -27,8 +33,12 @@ UNION ALL
 
 constexpr const char* kFetchIds = R"sql(
 SELECT id, cqrs_id, signal, instance_pk::text, instance_data::text, previous_data::text,
-       meta::text, correlation_id, batch::text, batch_layout
-FROM cqrs.outbox WHERE id = ANY ($1::bigint[]) ORDER BY id
+       meta::text, correlation_id, batch::text,
+       CASE WHEN batch_layout LIKE '#%'
+         THEN coalesce((SELECT l.layout FROM cqrs.batch_layout l WHERE l.key = o.batch_layout),
+                       batch_layout)
+         ELSE batch_layout END
+FROM cqrs.outbox o WHERE id = ANY ($1::bigint[]) ORDER BY id
 )sql";
 
 constexpr const char* kRemove = "DELETE FROM cqrs.outbox WHERE id = ANY ($1::bigint[])";

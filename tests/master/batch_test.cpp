@@ -146,6 +146,9 @@ TEST_CASE("expand_batch refuses a layout and batch that do not match, naming the
   fails(R"({{1,0,"2026-01-01 00:00:00+00"}})", "{n:id,nocolon,T:z}", "not '<kind>:<name>'");
   fails(R"({{1,0,"2026-01-01 00:00:00+00"}})", "{{n:id,n:r,T:u}}", "one-dimensional");
   fails(R"({{NULL,0,"2026-01-01 00:00:00+00"}})", layout, "no primary key");
+  // the fetch replaces a key with its layout: a key left is one that names none
+  fails(R"({{1,0,"2026-01-01 00:00:00+00"}})", "#0123456789abcdef",
+        "batch_layout key #0123456789abcdef names no layout in cqrs.batch_layout");
 }
 
 TEST_CASE("expand_batch: a 1-row statement's batch is the row's one-dimensional array") {
