@@ -1,6 +1,8 @@
 // cqrs.outbox access for the agent, and the django-cqrs body of an outbox row.
 #include "master/outbox.hpp"
 
+#include <functional>
+#include <optional>
 #include <string_view>
 
 #include "common/error.hpp"
@@ -13,16 +15,10 @@ namespace {
 
 // The rows after the cursor, as many as hold `$2` events (at least one), and from the same
 // snapshot the ids at or before it (cqrs_id NULL marks them): both parts of a UNION ALL run
-// under one snapshot. A batch row's events are built by the agent (master/batch.hpp) with the
-// layout its key names (migration 0004), or the layout itself in rows written before it; a key
-// that names none stays a key, which the agent refuses, naming it.
+// under one snapshot. A batch row's events are built by the agent (master/batch.hpp).
 constexpr const char* kFetchAfter = R"sql(
 (SELECT id, cqrs_id, signal, instance_pk::text, instance_data::text, previous_data::text,
-        meta::text, correlation_id, batch::text,
-        CASE WHEN batch_layout LIKE '#%'
-          THEN coalesce((SELECT l.layout FROM cqrs.batch_layout l WHERE l.key = o.batch_layout),
-                        batch_layout)
-          ELSE batch_layout END
+        meta::text, correlation_id, batch::text, batch_layout
  FROM (SELECT o.*, sum(o.events) OVER (ORDER BY o.id) AS upto
        FROM (SELECT * FROM cqrs.outbox WHERE id > $1 ORDER BY id LIMIT $2) o) o
  WHERE upto - events < $2 ORDER BY id)
@@ -33,13 +29,12 @@ UNION ALL
 
 constexpr const char* kFetchIds = R"sql(
 SELECT id, cqrs_id, signal, instance_pk::text, instance_data::text, previous_data::text,
-       meta::text, correlation_id, batch::text,
-       CASE WHEN batch_layout LIKE '#%'
-         THEN coalesce((SELECT l.layout FROM cqrs.batch_layout l WHERE l.key = o.batch_layout),
-                       batch_layout)
-         ELSE batch_layout END
-FROM cqrs.outbox o WHERE id = ANY ($1::bigint[]) ORDER BY id
+       meta::text, correlation_id, batch::text, batch_layout
+FROM cqrs.outbox WHERE id = ANY ($1::bigint[]) ORDER BY id
 )sql";
+
+// The layout a batch row's key names (migration 0004), read once per key: the agent keeps it.
+constexpr const char* kLayout = "SELECT layout FROM cqrs.batch_layout WHERE key = $1";
 
 constexpr const char* kRemove = "DELETE FROM cqrs.outbox WHERE id = ANY ($1::bigint[])";
 
@@ -62,8 +57,11 @@ std::optional<std::string> opt(const pqxx::field& f) {
 }
 
 // The events of one fetched row: itself, or the events of its batch. `layouts` keeps the
-// layouts already parsed (one per model and configuration, in practice).
-void append_events(std::vector<OutboxRow>& out, const pqxx::row& f, LayoutCache& layouts) {
+// layouts already parsed (one per model and configuration, in practice) by their key, or by
+// their text in rows written before migration 0004; `read_layout` reads the layout a key names.
+void append_events(
+    std::vector<OutboxRow>& out, const pqxx::row& f, LayoutCache& layouts,
+    const std::function<std::optional<std::string>(const std::string&)>& read_layout) {
   OutboxRow row;
   row.id = f[0].as<std::int64_t>();
   row.cqrs_id = f[1].as<std::string>();
@@ -71,12 +69,17 @@ void append_events(std::vector<OutboxRow>& out, const pqxx::row& f, LayoutCache&
   row.meta = opt(f[6]);
   row.correlation_id = opt(f[7]);
   if (!f[8].is_null()) {
-    const std::string_view layout_text =
+    const std::string_view named =
         f[9].is_null() ? std::string_view() : std::string_view(f[9].c_str(), f[9].size());
-    auto it = layouts.find(layout_text);
+    auto it = layouts.find(named);
     if (it == layouts.end()) {
+      std::string key(named);
+      std::optional<std::string> text;
+      if (!key.empty() && key[0] == '#') text = read_layout(key);
+      // a key that names no layout is parsed as it is, which refuses it by name
+      BatchLayout layout = parse_layout(row, text ? *text : key);
       if (layouts.size() >= 256) layouts.clear();  // bounded: layouts change only on migrate
-      it = layouts.emplace(std::string(layout_text), parse_layout(row, layout_text)).first;
+      it = layouts.emplace(std::move(key), std::move(layout)).first;
     }
     for (auto& e : expand_batch(row, std::string_view(f[8].c_str(), f[8].size()), it->second)) {
       out.push_back(std::move(e));
@@ -325,18 +328,27 @@ Outbox::Outbox(pg::Session& db) : db_(db) {
   db_.prepare("outbox_fetch_ids", kFetchIds);
   db_.prepare("outbox_remove", kRemove);
   db_.prepare("outbox_backlog", kBacklog);
+  db_.prepare("outbox_layout", kLayout);
+}
+
+std::optional<std::string> Outbox::read_layout(pqxx::transaction_base& txn,
+                                               const std::string& key) {
+  const pqxx::result r = txn.exec_prepared("outbox_layout", key);
+  if (r.empty()) return std::nullopt;
+  return r[0][0].as<std::string>();
 }
 
 Fetched Outbox::fetch_after(std::int64_t after, int limit, int below_limit) {
   pqxx::nontransaction txn(db_.conn());
   const pqxx::result r = txn.exec_prepared("outbox_fetch", after, limit, below_limit);
+  const auto read = [&](const std::string& key) { return read_layout(txn, key); };
   Fetched out;
   out.ahead.reserve(r.size());
   for (const auto& f : r) {
     if (f[1].is_null()) {
       out.below.push_back(f[0].as<std::int64_t>());
     } else {
-      append_events(out.ahead, f, layouts_);
+      append_events(out.ahead, f, layouts_, read);
     }
   }
   out.below_truncated = static_cast<int>(out.below.size()) >= below_limit;
@@ -347,10 +359,11 @@ std::vector<OutboxRow> Outbox::fetch_ids(const std::vector<std::int64_t>& ids) {
   if (ids.empty()) return {};
   pqxx::nontransaction txn(db_.conn());
   const pqxx::result r = txn.exec_prepared("outbox_fetch_ids", id_array(ids));
+  const auto read = [&](const std::string& key) { return read_layout(txn, key); };
   std::vector<OutboxRow> rows;
   rows.reserve(r.size());
   for (const auto& f : r)
-    append_events(rows, f, layouts_);
+    append_events(rows, f, layouts_, read);
   return rows;
 }
 

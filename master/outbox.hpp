@@ -107,8 +107,11 @@ class Outbox {
 
  private:
   pg::Session& db_;
+  // The layout text the batch_layout key `key` names; nullopt when none.
+  std::optional<std::string> read_layout(pqxx::transaction_base& txn, const std::string& key);
+
   std::optional<bool> may_vacuum_;
-  LayoutCache layouts_;  // batch_layout text -> parsed
+  LayoutCache layouts_;  // batch_layout key (or, in rows before migration 0004, text) -> parsed
 };
 
 // pg_try_advisory_lock key held by the active agent of a master database.
