@@ -185,7 +185,7 @@ events_of() {  # events the variant's capture wrote during the run ("" = it writ
   esac
 }
 
-declare -A TPS TXS EVENTS
+declare -A TPS TXS EVENTS ROUND_TPS
 capture_db_ready() {
   if [ "${CAPTURE_DB_READY:-0}" = 1 ]; then DB="$base_url/bench_capture"; return 0; fi
   make_db bench_capture "$HERE/sql/capture_schema.sql"
@@ -227,6 +227,7 @@ run_capture() {
         if [ -z "${TPS[$w/$v]:-}" ] || awk -v a="$tps" -v b="${TPS[$w/$v]}" 'BEGIN { exit !(a > b) }'; then
           TPS[$w/$v]="$tps"; TXS[$w/$v]="$txs"; EVENTS[$w/$v]="$events"
         fi
+        ROUND_TPS[$w/$v]="${ROUND_TPS[$w/$v]:-} $tps"
         echo "capture workload=$w variant=$v run=$r tps=$tps transactions=$txs events=$events" \
           >> "$OUT/raw.txt"
       done
@@ -257,12 +258,24 @@ variant_title() {
   esac
 }
 
+# The median over the rounds of plain's tps / the variant's tps in the same round: the rounds
+# interleave the variants, so a slow moment of the machine weighs on both sides of a ratio,
+# where the best of each variant's rounds may compare outliers of different moments.
+round_median() {  # workload variant
+  local p="${ROUND_TPS[$1/plain]:-}" v="${ROUND_TPS[$1/$2]:-}"
+  [ -n "$p" ] && [ -n "$v" ] || { echo n/a; return; }
+  paste <(tr ' ' '\n' <<< "$p" | sed '/^$/d') <(tr ' ' '\n' <<< "$v" | sed '/^$/d') \
+    | awk '$2 > 0 { print $1 / $2 }' | sort -g \
+    | awk '{ r[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
+             m = NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2; printf "%.2f", m }'
+}
+
 print_capture_tables() {
   say ""
   say "### Capture cost (pgbench -M prepared -c $CLIENTS -j $CLIENTS -T $SECONDS_PER_RUN, best of $REPEAT; $CAPTURE_LOAD at start)"
   say ""
-  say "| workload | plain tps | plain rows/s | capture tps | capture rows/s | plain/capture | target | naive row trigger tps | plain/naive | events written = rows written |"
-  say "|---|---|---|---|---|---|---|---|---|---|"
+  say "| workload | plain tps | plain rows/s | capture tps | capture rows/s | plain/capture | target | median of rounds | naive row trigger tps | plain/naive | median of rounds | events written = rows written |"
+  say "|---|---|---|---|---|---|---|---|---|---|---|---|"
   for w in $WORKLOADS; do
     local n p c t rc rt ok verdict tmax
     n="$(rows_per_tx "$w")"
@@ -279,7 +292,7 @@ print_capture_tables() {
       case "$v/$w" in min/upd1 | nocheck/upd1 | agg/upd1 | keys/upd1 | rowagg/upd1 | rowtext/upd1 | colarrays/upd1) continue ;; esac  # inserts only
       [ "${EVENTS[$w/$v]}" = "$(( TXS[$w/$v] * n ))" ] || ok="NO (${v}: ${EVENTS[$w/$v]} events for $(( TXS[$w/$v] * n )) rows)"
     done
-    say "| $(workload_title "$w") | $(fmt "$p") | $(fmt "$(awk -v a="$p" -v n="$n" 'BEGIN { print a * n }')") | $(fmt "$c") | $(fmt "$(awk -v a="$c" -v n="$n" 'BEGIN { print a * n }')") | ${rc}× | $(target_of "$w")$verdict | $(fmt "$t") | ${rt}× | $ok |"
+    say "| $(workload_title "$w") | $(fmt "$p") | $(fmt "$(awk -v a="$p" -v n="$n" 'BEGIN { print a * n }')") | $(fmt "$c") | $(fmt "$(awk -v a="$c" -v n="$n" 'BEGIN { print a * n }')") | ${rc}× | $(target_of "$w")$verdict | $(round_median "$w" capture)× | $(fmt "$t") | ${rt}× | $(round_median "$w" rowtrg)× | $ok |"
   done
   [ "$VARIANTS" = "plain capture rowtrg" ] && return 0
   say ""
