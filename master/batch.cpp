@@ -45,7 +45,7 @@ bool digits(std::string_view s, std::size_t at, std::size_t n, int& value) {
   if (at + n > s.size()) return false;
   value = 0;
   for (std::size_t k = at; k < at + n; ++k) {
-    if (s[k] < '0' || s[k] > '9') return false;
+    if (!is_digit(s[k])) return false;
     value = value * 10 + (s[k] - '0');
   }
   return true;
@@ -148,16 +148,19 @@ bool append_django_ts_of_json(std::string& out, std::string_view json, bool with
   }
   if (i != v.size()) return false;
   if (bc) year = 1 - year;  // astronomical numbering: 1 BC is year 0
-  std::int64_t days = days_from_civil(year, month, day);
-  std::int64_t secs = hour * 3600 + minute * 60 + second - offset;  // offsets are under a day
-  if (secs < 0) {
-    secs += 86400;
-    --days;
-  } else if (secs >= 86400) {
-    secs -= 86400;
-    ++days;
+  std::int64_t secs = hour * 3600 + minute * 60 + second;
+  if (offset != 0) {  // naive timestamps and UTC sessions have none
+    std::int64_t days = days_from_civil(year, month, day);
+    secs -= offset;  // offsets are under a day
+    if (secs < 0) {
+      secs += 86400;
+      --days;
+    } else if (secs >= 86400) {
+      secs -= 86400;
+      ++days;
+    }
+    civil_from_days(days, year, month, day);
   }
-  civil_from_days(days, year, month, day);
   // to_char's YYYY has no era: 44 BC is "0044"
   out.push_back('"');
   append_padded(out, year > 0 ? year : 1 - year, 4);

@@ -1,7 +1,6 @@
 // cqrs.outbox access for the agent, and the django-cqrs body of an outbox row.
 #include "master/outbox.hpp"
 
-#include <functional>
 #include <optional>
 #include <string_view>
 
@@ -56,12 +55,18 @@ std::optional<std::string> opt(const pqxx::field& f) {
   return f.as<std::string>();
 }
 
+// The layout text the batch_layout key `key` names; nullopt when none.
+std::optional<std::string> read_layout(pqxx::transaction_base& txn, const std::string& key) {
+  const pqxx::result r = txn.exec_prepared("outbox_layout", key);
+  if (r.empty()) return std::nullopt;
+  return r[0][0].as<std::string>();
+}
+
 // The events of one fetched row: itself, or the events of its batch. `layouts` keeps the
 // layouts already parsed (one per model and configuration, in practice) by their key, or by
-// their text in rows written before migration 0004; `read_layout` reads the layout a key names.
-void append_events(
-    std::vector<OutboxRow>& out, const pqxx::row& f, LayoutCache& layouts,
-    const std::function<std::optional<std::string>(const std::string&)>& read_layout) {
+// their text in rows written before migration 0004; a key's layout is read through `txn`.
+void append_events(std::vector<OutboxRow>& out, const pqxx::row& f, LayoutCache& layouts,
+                   pqxx::transaction_base& txn) {
   OutboxRow row;
   row.id = f[0].as<std::int64_t>();
   row.cqrs_id = f[1].as<std::string>();
@@ -75,7 +80,7 @@ void append_events(
     if (it == layouts.end()) {
       std::string key(named);
       std::optional<std::string> text;
-      if (!key.empty() && key[0] == '#') text = read_layout(key);
+      if (!key.empty() && key[0] == '#') text = read_layout(txn, key);
       // a key that names no layout is parsed as it is, which refuses it by name
       BatchLayout layout = parse_layout(row, text ? *text : key);
       if (layouts.size() >= 256) layouts.clear();  // bounded: layouts change only on migrate
@@ -331,24 +336,16 @@ Outbox::Outbox(pg::Session& db) : db_(db) {
   db_.prepare("outbox_layout", kLayout);
 }
 
-std::optional<std::string> Outbox::read_layout(pqxx::transaction_base& txn,
-                                               const std::string& key) {
-  const pqxx::result r = txn.exec_prepared("outbox_layout", key);
-  if (r.empty()) return std::nullopt;
-  return r[0][0].as<std::string>();
-}
-
 Fetched Outbox::fetch_after(std::int64_t after, int limit, int below_limit) {
   pqxx::nontransaction txn(db_.conn());
   const pqxx::result r = txn.exec_prepared("outbox_fetch", after, limit, below_limit);
-  const auto read = [&](const std::string& key) { return read_layout(txn, key); };
   Fetched out;
   out.ahead.reserve(r.size());
   for (const auto& f : r) {
     if (f[1].is_null()) {
       out.below.push_back(f[0].as<std::int64_t>());
     } else {
-      append_events(out.ahead, f, layouts_, read);
+      append_events(out.ahead, f, layouts_, txn);
     }
   }
   out.below_truncated = static_cast<int>(out.below.size()) >= below_limit;
@@ -359,11 +356,10 @@ std::vector<OutboxRow> Outbox::fetch_ids(const std::vector<std::int64_t>& ids) {
   if (ids.empty()) return {};
   pqxx::nontransaction txn(db_.conn());
   const pqxx::result r = txn.exec_prepared("outbox_fetch_ids", id_array(ids));
-  const auto read = [&](const std::string& key) { return read_layout(txn, key); };
   std::vector<OutboxRow> rows;
   rows.reserve(r.size());
   for (const auto& f : r)
-    append_events(rows, f, layouts_, read);
+    append_events(rows, f, layouts_, txn);
   return rows;
 }
 

@@ -44,7 +44,7 @@ struct BatchLayout {
   int meta_at = -1;      // the M position, -1 when none
 };
 
-// Parsed batch layouts by their text, looked up without copying the fetched text.
+// Parsed batch layouts by their key (or text), looked up without copying the fetched one.
 struct LayoutHash {
   using is_transparent = void;
   std::size_t operator()(std::string_view s) const noexcept {
@@ -107,9 +107,6 @@ class Outbox {
 
  private:
   pg::Session& db_;
-  // The layout text the batch_layout key `key` names; nullopt when none.
-  std::optional<std::string> read_layout(pqxx::transaction_base& txn, const std::string& key);
-
   std::optional<bool> may_vacuum_;
   LayoutCache layouts_;  // batch_layout key (or, in rows before migration 0004, text) -> parsed
 };
