@@ -17,11 +17,13 @@
 #   BENCH_CLIENTS         2          pgbench -c and -j
 #   BENCH_MANY_CLIENTS    8          pgbench -c of the ins1c8 workload
 #   BENCH_WORKLOADS       "ins1 ins100stmt ins100tx upd1 ins1async ins1c8"
-#   BENCH_VARIANTS        "plain capture rowtrg" (more: none notify bump min nocheck nonotify
-#                         notifyall agg rowagg rowtext colarrays keys batch batchnw
-#                         batchns, see
-#                         bench/sql/capture_probe.sql)
+#   BENCH_VARIANTS        "plain capture rowtrg none" (none: a statement trigger with transition
+#                         tables and an empty body, the floor of any trigger; more: notify bump
+#                         min nocheck nonotify notifyall agg rowagg rowtext colarrays keys batch
+#                         batchnw batchns, see bench/sql/capture_probe.sql)
 #   BENCH_UPDATE_ROWS     100000 [10000]  rows the UPDATE workloads pick from
+#   BENCH_WARMUP_SECONDS  3 [0]      an uncounted pgbench run of each variant before a workload's
+#                         rounds (0: none)
 #   BENCH_OUTBOX_REUSE    0          rows written to and deleted from cqrs.outbox and the naive
 #                         trigger's outbox before every run (then VACUUM, which keeps the empty
 #                         pages): they reuse freed pages, as with a running agent, instead of

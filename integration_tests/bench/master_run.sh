@@ -28,7 +28,7 @@ SECONDS_PER_RUN="${BENCH_SECONDS:-$(dflt 8 3)}"
 CLIENTS="${BENCH_CLIENTS:-2}"
 WORKLOADS="${BENCH_WORKLOADS:-ins1 ins100stmt ins100tx upd1 ins1async ins1c8}"
 MANY_CLIENTS="${BENCH_MANY_CLIENTS:-8}"
-VARIANTS="${BENCH_VARIANTS:-plain capture rowtrg}"
+VARIANTS="${BENCH_VARIANTS:-plain capture rowtrg none}"
 REPEAT="${BENCH_REPEAT:-$(dflt 2 1)}"
 UPDATE_ROWS="${BENCH_UPDATE_ROWS:-$(dflt 100000 10000)}"
 DRAIN_ROWS="${BENCH_DRAIN_ROWS:-$(dflt 200000 20000)}"
@@ -40,6 +40,7 @@ BLOAT_SECONDS="${BENCH_BLOAT_SECONDS:-$(dflt 120 15)}"
 BLOAT_TPS="${BENCH_BLOAT_TPS:-500}"
 SAMPLE_EVERY="${BENCH_SAMPLE_EVERY:-5}"
 OUTBOX_REUSE="${BENCH_OUTBOX_REUSE:-0}"
+WARMUP_SECONDS="${BENCH_WARMUP_SECONDS:-$(dflt 3 0)}"
 
 base_url="${PGCQRS_TEST_PG_URL%/*}"
 results="$OUT/results.md"
@@ -185,7 +186,17 @@ events_of() {  # events the variant's capture wrote during the run ("" = it writ
   esac
 }
 
-declare -A TPS TXS EVENTS ROUND_TPS
+declare -A TPS TXS EVENTS ROUND_TPS ROUND_CPU
+# CPU time the whole machine spent busy (user, nice, system, irq, softirq; not idle, iowait or
+# steal), in clock ticks: per transaction, what a variant costs whether or not the run was
+# waiting on the disk, which moves the tps of commit-bound runs by tens of percent
+CLK_TCK="$(getconf CLK_TCK)"
+busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
+median_of() {  # median_of "v1 v2 ..." -> median, or n/a
+  tr ' ' '\n' <<< "$1" | sed '/^$/d;/n\/a/d' | sort -g \
+    | awk '{ r[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
+             m = NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2; printf "%.0f", m }'
+}
 capture_db_ready() {
   if [ "${CAPTURE_DB_READY:-0}" = 1 ]; then DB="$base_url/bench_capture"; return 0; fi
   make_db bench_capture "$HERE/sql/capture_schema.sql"
@@ -195,6 +206,15 @@ capture_db_ready() {
   CAPTURE_DB_READY=1
 }
 
+capture_pgbench() {  # capture_pgbench WORKLOAD VARIANT SECONDS LOG
+  local opts="" clients="$CLIENTS"
+  [ "$1" = ins1async ] && opts="-c synchronous_commit=off"
+  [ "$1" = ins1c8 ] && clients="$MANY_CLIENTS"
+  PGOPTIONS="$opts" "$PG_BIN/pgbench" -n -M prepared -c "$clients" -j "$CLIENTS" \
+    -T "$3" -f "$OUT/pgbench/$1-$2.sql" "$DB" > "$4" 2>&1 \
+    || { cat "$4" >&2; return 1; }
+}
+
 run_capture() {
   CAPTURE_LOAD="$(loadavg)"
   capture_db_ready
@@ -202,6 +222,16 @@ run_capture() {
   local reversed=""
   for v in $VARIANTS; do reversed="$v $reversed"; done
   for w in $WORKLOADS; do
+    # a round of each variant that is not counted: the first writes of a fresh server fault in
+    # its shared memory and extend files the next rounds find ready, as a running server does
+    if [ "$WARMUP_SECONDS" -gt 0 ]; then
+      for v in $VARIANTS; do
+        write_script "$w" "$v" "$OUT/pgbench/$w-$v.sql"
+        reset_tables "$w" "$v"
+        log "capture: $w $v warm-up (${WARMUP_SECONDS} s)"
+        capture_pgbench "$w" "$v" "$WARMUP_SECONDS" "$OUT/pgbench/$w-$v-warmup.log"
+      done
+    fi
     for r in $(seq 1 "$REPEAT"); do
       # interleaved, and every other round in reverse order: load from elsewhere on the machine
       # then hits every variant alike instead of the one that happened to run at that moment
@@ -211,24 +241,25 @@ run_capture() {
         local script="$OUT/pgbench/$w-$v.sql" out="$OUT/pgbench/$w-$v-$r.log"
         write_script "$w" "$v" "$script"
         reset_tables "$w" "$v"
-        local opts="" clients="$CLIENTS"
-        [ "$w" = ins1async ] && opts="-c synchronous_commit=off"
-        [ "$w" = ins1c8 ] && clients="$MANY_CLIENTS"
         log "capture: $w $v run $r (${SECONDS_PER_RUN} s)"
-        PGOPTIONS="$opts" "$PG_BIN/pgbench" -n -M prepared -c "$clients" -j "$CLIENTS" \
-          -T "$SECONDS_PER_RUN" -f "$script" "$DB" > "$out" 2>&1 \
-          || { cat "$out" >&2; return 1; }
-        local tps txs events
+        local busy0 busy1
+        busy0="$(busy_jiffies)"
+        capture_pgbench "$w" "$v" "$SECONDS_PER_RUN" "$out"
+        busy1="$(busy_jiffies)"
+        local tps txs events cpu
         tps="$(awk '/^tps = / { print $3 }' "$out")"
         txs="$(awk -F': ' '/^number of transactions actually processed/ { print $2 }' "$out")"
         txs="${txs%%/*}"
+        cpu="$(awk -v j=$((busy1 - busy0)) -v hz="$CLK_TCK" -v n="$txs" \
+                   'BEGIN { if (n > 0) printf "%.1f", j * 1e6 / hz / n; else print "n/a" }')"
+        ROUND_CPU[$w/$v]="${ROUND_CPU[$w/$v]:-} $cpu"
         events="$(events_of "$v")"
         # best of the repeats: interference on a shared machine only ever slows a run down
         if [ -z "${TPS[$w/$v]:-}" ] || awk -v a="$tps" -v b="${TPS[$w/$v]}" 'BEGIN { exit !(a > b) }'; then
           TPS[$w/$v]="$tps"; TXS[$w/$v]="$txs"; EVENTS[$w/$v]="$events"
         fi
         ROUND_TPS[$w/$v]="${ROUND_TPS[$w/$v]:-} $tps"
-        echo "capture workload=$w variant=$v run=$r tps=$tps transactions=$txs events=$events" \
+        echo "capture workload=$w variant=$v run=$r tps=$tps transactions=$txs events=$events cpu_us_per_tx=$cpu" \
           >> "$OUT/raw.txt"
       done
     done
@@ -293,6 +324,24 @@ print_capture_tables() {
       [ "${EVENTS[$w/$v]}" = "$(( TXS[$w/$v] * n ))" ] || ok="NO (${v}: ${EVENTS[$w/$v]} events for $(( TXS[$w/$v] * n )) rows)"
     done
     say "| $(workload_title "$w") | $(fmt "$p") | $(fmt "$(awk -v a="$p" -v n="$n" 'BEGIN { print a * n }')") | $(fmt "$c") | $(fmt "$(awk -v a="$c" -v n="$n" 'BEGIN { print a * n }')") | ${rc}× | $(target_of "$w")$verdict | $(round_median "$w" capture)× | $(fmt "$t") | ${rt}× | $(round_median "$w" rowtrg)× | $ok |"
+  done
+  say ""
+  say "Machine CPU per transaction, µs (busy time of both cores from /proc/stat: PostgreSQL, pgbench"
+  say "and the kernel; median of the rounds; in brackets the difference to plain and the ratio):"
+  say ""
+  local head="| workload |" rule="|---|"
+  for v in $VARIANTS; do head="$head $(variant_title "$v") |"; rule="$rule---|"; done
+  say "$head"; say "$rule"
+  for w in $WORKLOADS; do
+    local line pc vc
+    line="| $(workload_title "$w") |"
+    pc="$(median_of "${ROUND_CPU[$w/plain]:-}")"
+    for v in $VARIANTS; do
+      vc="$(median_of "${ROUND_CPU[$w/$v]:-}")"
+      if [ "$v" = plain ] || [ "$pc" = n/a ] || [ "$vc" = n/a ]; then line="$line $vc |"
+      else line="$line $vc ($(awk -v a="$vc" -v b="$pc" 'BEGIN { printf "%+d", a - b }'), $(ratio "$vc" "$pc")×) |"; fi
+    done
+    say "$line"
   done
   [ "$VARIANTS" = "plain capture rowtrg" ] && return 0
   say ""
