@@ -173,7 +173,7 @@ reset_tables() {  # reset_tables WORKLOAD VARIANT: empty every table, refill for
 
 events_of() {  # events the variant's capture wrote during the run ("" = it writes none)
   case "$1" in
-    capture | nonotify | notifyall | min) val "SELECT coalesce(sum(events), 0) FROM cqrs.outbox" ;;
+    capture | nonotify | notifyall | min | onerow) val "SELECT coalesce(sum(events), 0) FROM cqrs.outbox" ;;
     nocheck) val "SELECT count(*) FROM bench.outbox_nocheck" ;;
     agg) val "SELECT coalesce(sum(json_array_length(events)), 0) FROM bench.outbox_agg" ;;
     keys) val "SELECT coalesce(sum(cardinality(pks)), 0) FROM bench.outbox_keys" ;;
@@ -284,6 +284,7 @@ variant_title() {
     rowtext) echo "other design: 1 outbox row per statement, ROW texts" ;;
     colarrays) echo "other design: 1 row per statement, a typed array per column" ;;
     nonotify) echo "pgcqrs capture minus pg_notify" ;;
+    onerow) echo "its 1-row INSERT alone" ;;
     notifyall) echo "pgcqrs capture, pg_notify at every commit (as before)" ;;
     *) echo "$1" ;;
   esac
@@ -320,7 +321,7 @@ print_capture_tables() {
     ok="yes"
     for v in $VARIANTS; do
       [ -n "${EVENTS[$w/$v]:-}" ] || continue                 # writes no events
-      case "$v/$w" in min/upd1 | nocheck/upd1 | agg/upd1 | keys/upd1 | rowagg/upd1 | rowtext/upd1 | colarrays/upd1) continue ;; esac  # inserts only
+      case "$v/$w" in min/upd1 | onerow/upd1 | nocheck/upd1 | agg/upd1 | keys/upd1 | rowagg/upd1 | rowtext/upd1 | colarrays/upd1) continue ;; esac  # inserts only
       [ "${EVENTS[$w/$v]}" = "$(( TXS[$w/$v] * n ))" ] || ok="NO (${v}: ${EVENTS[$w/$v]} events for $(( TXS[$w/$v] * n )) rows)"
     done
     say "| $(workload_title "$w") | $(fmt "$p") | $(fmt "$(awk -v a="$p" -v n="$n" 'BEGIN { print a * n }')") | $(fmt "$c") | $(fmt "$(awk -v a="$c" -v n="$n" 'BEGIN { print a * n }')") | ${rc}× | $(target_of "$w")$verdict | $(round_median "$w" capture)× | $(fmt "$t") | ${rt}× | $(round_median "$w" rowtrg)× | $ok |"
@@ -373,7 +374,7 @@ MICRO_REPEAT="${BENCH_MICRO_REPEAT:-$(dflt 3 1)}"
 
 micro_applies() {  # micro_applies VARIANT WORKLOAD: does the variant capture this workload?
   case "$1/$2" in
-    bump/ins1 | bump/ins100stmt | min/upd1 | nocheck/upd1 | agg/upd1 | keys/upd1 | rowagg/upd1 | rowtext/upd1 | colarrays/upd1 | batch/upd1 | batchnw/upd1 | batchns/upd1) return 1 ;;
+    bump/ins1 | bump/ins100stmt | min/upd1 | onerow/upd1 | nocheck/upd1 | agg/upd1 | keys/upd1 | rowagg/upd1 | rowtext/upd1 | colarrays/upd1 | batch/upd1 | batchnw/upd1 | batchns/upd1) return 1 ;;
     *) return 0 ;;
   esac
 }

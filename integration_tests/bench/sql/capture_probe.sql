@@ -10,6 +10,8 @@
 --   nonotify  pgcqrs capture exactly as generated, minus the (throttled) pg_notify call
 --   notifyall pgcqrs capture as generated, but notifying at every statement (no throttle),
 --             as pgcqrs did before its NOTIFY throttle
+--   onerow    the generated INSERT trigger's 1-row INSERT alone: no row-count test, no second
+--             INSERT, no NOTIFY (right for 1-row statements only)
 -- and two other designs, INSERT only, for comparison:
 --   agg       one outbox row per statement holding the JSON array of its events (lz4)
 --   keys      one outbox row per statement holding the array of its primary keys only
@@ -33,6 +35,7 @@ CREATE TABLE bench.outbox_nocheck
   (LIKE cqrs.outbox INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES);
 CREATE TABLE bench.t_nonotify (LIKE bench.t_plain INCLUDING ALL);
 CREATE TABLE bench.t_notifyall (LIKE bench.t_plain INCLUDING ALL);
+CREATE TABLE bench.t_onerow (LIKE bench.t_plain INCLUDING ALL);
 CREATE TABLE bench.t_agg (LIKE bench.t_plain INCLUDING ALL);
 CREATE TABLE bench.t_keys (LIKE bench.t_plain INCLUDING ALL);
 CREATE TABLE bench.outbox_agg (
@@ -161,7 +164,18 @@ BEGIN
     END IF;
     EXECUTE plain;
   END LOOP;
+  def := pg_get_functiondef('cqrs.bench_capture__insert()'::regprocedure);
+  plain := regexp_replace(def, ' WHERE NOT EXISTS \(SELECT FROM cqrs_new OFFSET 1\);.*RETURN NULL;',
+                          '; RETURN NULL;');
+  plain := replace(plain, 'cqrs.bench_capture__insert()', 'bench.probe_onerow()');
+  IF plain LIKE '%pg_notify%' OR plain LIKE '%OFFSET 1%' THEN
+    RAISE EXCEPTION 'capture_probe.sql: could not cut the 1-row INSERT out of %', def;
+  END IF;
+  EXECUTE plain;
 END $$;
+
+CREATE TRIGGER probe AFTER INSERT ON bench.t_onerow
+  REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT EXECUTE FUNCTION bench.probe_onerow();
 
 CREATE TRIGGER probe AFTER INSERT ON bench.t_none
   REFERENCING NEW TABLE AS cqrs_new FOR EACH STATEMENT EXECUTE FUNCTION bench.probe_none();
