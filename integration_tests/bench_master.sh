@@ -19,7 +19,7 @@
 #   BENCH_WORKLOADS       "ins1 ins100stmt ins100tx upd1 ins1async ins1c8"
 #   BENCH_VARIANTS        "plain capture rowtrg none" (none: a statement trigger with transition
 #                         tables and an empty body, the cost of having a trigger; more: notify
-#                         bump min nocheck nonotify notifyall onerow agg rowagg rowtext colarrays
+#                         bump min nocheck nonotify notifyall onerow awake agg rowagg rowtext colarrays
 #                         keys batch batchnw batchns, see bench/sql/capture_probe.sql)
 #   BENCH_UPDATE_ROWS     100000 [10000]  rows the UPDATE workloads pick from
 #   BENCH_WARMUP_SECONDS  3 [0]      an uncounted pgbench run of each variant before a workload's

@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include "common/pg/listener.hpp"
+#include "master/capture.hpp"
 #include "support/master_fixture.hpp"
 
 using namespace pgcqrs;
@@ -258,6 +259,81 @@ TEST_CASE("throttled notifications: a session's quick successive writes arrive p
   f.sql("INSERT INTO counter VALUES (1000, 0)");
   REQUIRE(f.take(1, 5s, 10s).size() == 1);
   CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+}
+
+TEST_CASE("writers do not notify while the agent holds its awake lock") {
+  // no agent: this connection plays the awake agent's part
+  MasterFixture f(kSchema, kModel, {"counter"});
+  pg::Listener listener(f.db.url(), "test listener");
+  listener.listen("pgcqrs_outbox");
+  const auto write = [&](int id) {  // a session of its own: its throttle would let it notify
+    pqxx::connection c(f.db.url());
+    pqxx::work txn(c);
+    txn.exec_params("INSERT INTO counter VALUES ($1, 0)", id);
+    txn.commit();
+  };
+  write(1);
+  CHECK(listener.wait(2s).size() == 1);
+
+  pqxx::connection agent(f.db.url());
+  pqxx::nontransaction a(agent);
+  a.exec_params("SELECT pg_advisory_lock($1)", master::kAgentAwakeLockKey);
+  write(2);
+  write(3);
+  CHECK(listener.wait(500ms).empty());
+  CHECK(f.scalar("SELECT coalesce(sum(events), 0) FROM cqrs.outbox") == "3");
+
+  a.exec_params("SELECT pg_advisory_unlock($1)", master::kAgentAwakeLockKey);
+  write(4);
+  CHECK(listener.wait(2s).size() == 1);
+}
+
+TEST_CASE("many sessions writing while the agent polls: they skip their notifications") {
+  // a poll interval far longer than the test: only NOTIFY and the agent's short polls after
+  // work can explain prompt arrivals
+  MasterFixture f(kSchema, kModel, {"counter"}, "poll_interval_ms = 60000\n");
+  Process& agent = f.start_agent();
+  REQUIRE(eventually(
+      [&] { return agent.log().find("master agent: publishing") != std::string::npos; }, 10s));
+  std::this_thread::sleep_for(3s);  // past the agent's short polls after start: it waits on NOTIFY
+  const std::string awake_held =
+      "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+      "AND mode = 'ExclusiveLock' AND ((classid::bigint << 32) | objid::bigint) = " +
+      std::to_string(master::kAgentAwakeLockKey);
+  CHECK(f.scalar(awake_held) == "0");
+  pg::Listener listener(f.db.url(), "test listener");
+  listener.listen("pgcqrs_outbox");
+  // each session's first write passes its own throttle: without the awake lock every one of
+  // them would notify
+  constexpr int kSessions = 16;
+  for (int i = 0; i < kSessions; ++i) {
+    pqxx::connection c(f.db.url());
+    pqxx::work txn(c);
+    txn.exec_params("INSERT INTO counter VALUES ($1, 0)", i);
+    txn.commit();
+    std::this_thread::sleep_for(20ms);
+  }
+  const auto last_commit = std::chrono::steady_clock::now();
+  const auto msgs = f.take(kSessions, 5s, 10s);
+  const auto took = std::chrono::steady_clock::now() - last_commit;
+  CHECK(msgs.size() == kSessions);
+  CHECK(took < 2s);
+  CHECK(f.scalar(awake_held) == "1");  // still within its short polls
+  std::size_t notifications = 0;
+  for (auto n = listener.wait(200ms); !n.empty(); n = listener.wait(200ms))
+    notifications += n.size();
+  MESSAGE(notifications << " notifications for the first writes of " << kSessions
+                        << " sessions, 20 ms apart");
+  CHECK(notifications >= 1);
+  CHECK(notifications <= 3);
+
+  // its polls over, the agent lets go of the lock, and a write notifies at once again
+  CHECK(eventually([&] { return f.scalar(awake_held) == "0"; }, 5s));
+  const auto t0 = std::chrono::steady_clock::now();
+  f.sql("INSERT INTO counter VALUES (1000, 0)");
+  REQUIRE(f.take(1, 5s, 10s).size() == 1);
+  CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+  CHECK(listener.wait(1s).size() == 1);
 }
 
 TEST_CASE("a standby agent takes over within seconds after kill -9 of the active one") {

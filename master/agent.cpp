@@ -25,6 +25,7 @@ namespace pgcqrs::master {
 namespace {
 
 constexpr const char* kTryLock = "SELECT pg_try_advisory_lock($1)";
+constexpr const char* kUnlock = "SELECT pg_advisory_unlock($1)";
 constexpr const char* kLockHolder = R"sql(
 SELECT coalesce(max(pid), 0) FROM pg_locks
 WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -141,6 +142,15 @@ void Agent::run_once() {
   std::vector<std::int64_t> acked;                    // confirmed, to delete
   std::int64_t cursor = 0;                            // highest id read in id order
   auto linger_until = Clock::now() + options_.linger;
+  // holding kAgentAwakeLockKey: writers skip their notifications, this loop reads anyway
+  bool awake = false;
+  const auto hold_awake = [&](bool hold) {
+    pqxx::nontransaction txn(db.conn());
+    const bool ok = txn.exec_params1(hold ? kTryLock : kUnlock, kAgentAwakeLockKey)[0].as<bool>();
+    // the try fails while a writer holds the lock in shared mode (from its notification check
+    // to its commit); the next read that publishes tries again
+    awake = hold && ok;
+  };
   auto last_confirm = Clock::now();
   auto last_vacuum = Clock::now();
   std::int64_t deleted_since_vacuum = 0;
@@ -281,7 +291,10 @@ void Agent::run_once() {
           caught_up = f.ahead.size() < room;
         }
       }
-      if (published > 0) linger_until = Clock::now() + options_.linger;
+      if (published > 0) {
+        linger_until = Clock::now() + options_.linger;
+        if (!awake) hold_awake(true);
+      }
       if (published > 0 && !caught_up) continue;
 
       if (!in_flight.empty()) {
@@ -306,6 +319,12 @@ void Agent::run_once() {
         // a short poll: writes whose notification the throttle skipped show up here
         listener.wait(options_.linger_poll);
         conn.process_events(std::chrono::milliseconds(0));
+        continue;
+      }
+      if (awake) {
+        // writers notify again from now on; one more read finds the writes of those that
+        // skipped their notification and committed since the last one
+        hold_awake(false);
         continue;
       }
       // idle: wake on NOTIFY or after the poll interval; keep the broker's heartbeats going

@@ -343,22 +343,28 @@ class Generator {
            "instance_data, previous_data, meta, correlation_id)\n";
   }
 
-  // Wakes the agent, at most once per kNotifyThrottle per session: a transaction that called
-  // pg_notify takes a cluster-wide lock at commit and holds it until its commit record is
-  // flushed, which serializes every committing writer. The time of this session's last
-  // notification lives in a session setting; set_config is undone with the transaction, like
-  // the notification, when it rolls back. A skipped notification costs latency, never data:
-  // the agent polls, quickly for a while after work (see AgentOptions::linger).
+  // Wakes the agent, at most once per kNotifyThrottle per session, and only when the agent
+  // is not polling anyway: a transaction that called pg_notify takes a cluster-wide lock at
+  // commit and holds it until its commit record is flushed, which serializes every committing
+  // writer that notifies. The time of this session's last notification (or of its last
+  // decision not to) lives in a session setting; set_config is undone with the transaction,
+  // like the notification, when it rolls back. An agent polling every few ms after work holds
+  // kAgentAwakeLockKey, and the shared try fails. A skipped notification costs latency, never
+  // data: the agent polls, quickly for a while after work (see AgentOptions::linger).
   // One condition, not a variable and nested IFs: plpgsql prepares each expression of a
   // function again in every transaction, which a 1-row transaction pays in full.
   std::string notify() const {
     const std::string setting = q_.literal(std::string(kNotifySetting));
     const std::string now_ms = "(date_part('epoch', clock_timestamp()) * 1000)::bigint";
-    return "  IF FOUND AND " + now_ms + " - coalesce(nullif(current_setting(" + setting +
-           ", true), '')::bigint, 0) >= " + std::to_string(kNotifyThrottle.count()) +
-           " THEN\n    PERFORM set_config(" + setting + ", " + now_ms +
-           "::text, false), pg_notify(" + q_.literal(std::string(kOutboxChannel)) +
-           ", '');\n  END IF;\n";
+    std::string s = "  IF FOUND AND " + now_ms + " - coalesce(nullif(current_setting(" + setting +
+                    ", true), '')::bigint, 0) >= ";
+    s += std::to_string(kNotifyThrottle.count());
+    s += " THEN\n    PERFORM set_config(" + setting + ", " + now_ms + "::text, false), ";
+    s += "CASE WHEN pg_try_advisory_xact_lock_shared(";
+    s += std::to_string(kAgentAwakeLockKey);
+    s += ") THEN pg_notify(" + q_.literal(std::string(kOutboxChannel)) + ", '') END;\n";
+    s += "  END IF;\n";
+    return s;
   }
 
   // The start of a statement trigger's body. It declares nothing: the correlation id is read in

@@ -102,7 +102,11 @@ trap cleanup EXIT
 # --------------------------------------------------------------------------------------------
 NOTE="a note of forty characters, give or take"
 
-table_of() { echo "bench.t_$1"; }
+# variant awake: pgcqrs capture while another session holds the advisory lock an agent holds
+# while it polls after work (kAgentAwakeLockKey in master/capture.hpp), so that writers skip
+# their notifications, as they do while a running agent keeps up
+AWAKE_LOCK_KEY=8099551793751719939
+table_of() { case "$1" in awake) echo "bench.t_capture" ;; *) echo "bench.t_$1" ;; esac; }
 
 write_script() {  # write_script WORKLOAD VARIANT FILE
   local t
@@ -173,7 +177,7 @@ reset_tables() {  # reset_tables WORKLOAD VARIANT: empty every table, refill for
 
 events_of() {  # events the variant's capture wrote during the run ("" = it writes none)
   case "$1" in
-    capture | nonotify | notifyall | min | onerow) val "SELECT coalesce(sum(events), 0) FROM cqrs.outbox" ;;
+    capture | nonotify | notifyall | min | onerow | awake) val "SELECT coalesce(sum(events), 0) FROM cqrs.outbox" ;;
     nocheck) val "SELECT count(*) FROM bench.outbox_nocheck" ;;
     agg) val "SELECT coalesce(sum(json_array_length(events)), 0) FROM bench.outbox_agg" ;;
     keys) val "SELECT coalesce(sum(cardinality(pks)), 0) FROM bench.outbox_keys" ;;
@@ -207,12 +211,25 @@ capture_db_ready() {
 }
 
 capture_pgbench() {  # capture_pgbench WORKLOAD VARIANT SECONDS LOG
-  local opts="" clients="$CLIENTS"
+  local opts="" clients="$CLIENTS" holder="" rc=0
   [ "$1" = ins1async ] && opts="-c synchronous_commit=off"
   [ "$1" = ins1c8 ] && clients="$MANY_CLIENTS"
+  if [ "$2" = awake ]; then
+    psql -X -q "$DB" -c "SELECT pg_advisory_lock($AWAKE_LOCK_KEY), pg_sleep(3600)" >/dev/null 2>&1 &
+    holder=$!
+    until [ "$(val "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+                    AND ((classid::bigint << 32) | objid::bigint) = $AWAKE_LOCK_KEY")" = 1 ]; do
+      sleep 0.1
+    done
+  fi
   PGOPTIONS="$opts" "$PG_BIN/pgbench" -n -M prepared -c "$clients" -j "$CLIENTS" \
-    -T "$3" -f "$OUT/pgbench/$1-$2.sql" "$DB" > "$4" 2>&1 \
-    || { cat "$4" >&2; return 1; }
+    -T "$3" -f "$OUT/pgbench/$1-$2.sql" "$DB" > "$4" 2>&1 || rc=$?
+  if [ -n "$holder" ]; then
+    val "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted
+         AND ((classid::bigint << 32) | objid::bigint) = $AWAKE_LOCK_KEY" >/dev/null
+    wait "$holder" 2>/dev/null || true
+  fi
+  [ "$rc" = 0 ] || { cat "$4" >&2; return 1; }
 }
 
 run_capture() {
@@ -285,6 +302,7 @@ variant_title() {
     colarrays) echo "other design: 1 row per statement, a typed array per column" ;;
     nonotify) echo "pgcqrs capture minus pg_notify" ;;
     onerow) echo "its 1-row INSERT alone" ;;
+    awake) echo "pgcqrs capture, agent polling (writers skip NOTIFY)" ;;
     notifyall) echo "pgcqrs capture, pg_notify at every commit (as before)" ;;
     *) echo "$1" ;;
   esac
