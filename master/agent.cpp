@@ -25,7 +25,18 @@ namespace pgcqrs::master {
 namespace {
 
 constexpr const char* kTryLock = "SELECT pg_try_advisory_lock($1)";
+constexpr const char* kLock = "SELECT pg_advisory_lock($1)";
 constexpr const char* kUnlock = "SELECT pg_advisory_unlock($1)";
+// How long the agent waits for kAgentAwakeLockKey (writers hold it shared from their
+// notification check to their commit; a waiting exclusive request fails their new tries at
+// once), and how long it leaves the lock alone after a wait timed out (a long transaction
+// that notified holds it).
+constexpr std::chrono::milliseconds kAwakeLockWait{20};
+constexpr std::chrono::milliseconds kAwakeRetry{1000};
+// After it releases kAgentAwakeLockKey the agent still polls this long: a writer that skipped
+// its notification just before the release, or whose session's throttle (kNotifyThrottle)
+// then still holds its next writes back, commits within it unless its transaction is long.
+constexpr std::chrono::milliseconds kAwakeGrace{250};
 constexpr const char* kLockHolder = R"sql(
 SELECT coalesce(max(pid), 0) FROM pg_locks
 WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -144,12 +155,24 @@ void Agent::run_once() {
   auto linger_until = Clock::now() + options_.linger;
   // holding kAgentAwakeLockKey: writers skip their notifications, this loop reads anyway
   bool awake = false;
-  const auto hold_awake = [&](bool hold) {
+  auto next_awake_try = Clock::now();
+  const auto take_awake = [&] {
+    if (Clock::now() < next_awake_try) return;
+    try {
+      pqxx::work txn(db.conn());
+      txn.exec("SET LOCAL lock_timeout = " + std::to_string(kAwakeLockWait.count()));
+      txn.exec_params(kLock, kAgentAwakeLockKey);
+      txn.commit();  // the lock is the session's: it outlives the transaction
+      awake = true;
+    } catch (const pqxx::sql_error& e) {
+      if (e.sqlstate() != "55P03") throw;  // lock_not_available: writers notify meanwhile
+      next_awake_try = Clock::now() + kAwakeRetry;
+    }
+  };
+  const auto release_awake = [&] {
     pqxx::nontransaction txn(db.conn());
-    const bool ok = txn.exec_params1(hold ? kTryLock : kUnlock, kAgentAwakeLockKey)[0].as<bool>();
-    // the try fails while a writer holds the lock in shared mode (from its notification check
-    // to its commit); the next read that publishes tries again
-    awake = hold && ok;
+    txn.exec_params1(kUnlock, kAgentAwakeLockKey);
+    awake = false;
   };
   auto last_confirm = Clock::now();
   auto last_vacuum = Clock::now();
@@ -293,7 +316,7 @@ void Agent::run_once() {
       }
       if (published > 0) {
         linger_until = Clock::now() + options_.linger;
-        if (!awake) hold_awake(true);
+        if (!awake) take_awake();
       }
       if (published > 0 && !caught_up) continue;
 
@@ -322,9 +345,10 @@ void Agent::run_once() {
         continue;
       }
       if (awake) {
-        // writers notify again from now on; one more read finds the writes of those that
-        // skipped their notification and committed since the last one
-        hold_awake(false);
+        // writers notify again from now on; the polls go on a little for those that skipped
+        // their notification and have not committed yet
+        release_awake();
+        linger_until = Clock::now() + kAwakeGrace;
         continue;
       }
       // idle: wake on NOTIFY or after the poll interval; keep the broker's heartbeats going

@@ -22,8 +22,9 @@ struct AgentOptions {
   std::chrono::seconds backlog_refresh{5};           // outbox size/age metric refresh
   // After the agent found work it polls every linger_poll for linger, then waits for NOTIFY
   // or poll_interval again: the capture triggers notify at most once per kNotifyThrottle per
-  // session, and not at all while the agent polls (it holds kAgentAwakeLockKey meanwhile);
-  // the writes they did not notify are found by these polls.
+  // session, and not at all while the agent polls (it holds kAgentAwakeLockKey meanwhile, and
+  // polls 250 ms more after releasing it); the writes they did not notify are found by these
+  // polls.
   std::chrono::milliseconds linger{2000};
   std::chrono::milliseconds linger_poll{5};
   // Acked rows are deleted in batches of this many (and whenever the agent has caught up).

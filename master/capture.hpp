@@ -31,12 +31,14 @@ inline constexpr std::string_view kOutboxChannel = "pgcqrs_outbox";
 inline constexpr std::chrono::milliseconds kNotifyThrottle{50};
 inline constexpr std::string_view kNotifySetting = "pgcqrs.last_notify_ms";
 
-// The advisory lock an awake agent holds (exclusively, at session level) while it polls the
-// outbox every few milliseconds after work (AgentOptions::linger). A writer whose throttle
-// would notify first tries it in shared mode for its transaction, and notifies only if that
-// succeeds: the per-session throttle alone lets N busy sessions notify N times per interval,
-// and every notifying commit holds PostgreSQL's cluster-wide notify lock through its WAL
-// flush. An agent that dies or loses its connection releases the lock with its session.
+// The advisory lock an awake agent holds (exclusively, at session level) from a read that
+// published something until its polls after work end (AgentOptions::linger without new rows):
+// meanwhile it reads the outbox every few milliseconds, or as soon as the broker lets it. A
+// writer whose throttle would notify first tries it in shared mode for its transaction, and
+// notifies only if that succeeds: the per-session throttle alone lets N busy sessions notify N
+// times per interval, and every notifying commit holds PostgreSQL's cluster-wide notify lock
+// through its WAL flush. An agent that dies or loses its connection releases the lock with its
+// session.
 inline constexpr std::int64_t kAgentAwakeLockKey = 0x70676371'72730003LL;  // "pgcqrs" + 3
 
 // Trigger names on a tracked table. `zz_` makes the bump the last BEFORE trigger, so the

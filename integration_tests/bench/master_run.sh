@@ -93,6 +93,7 @@ stop_agent() {
 PGBENCH_PID=""
 cleanup() {
   [ -n "$PGBENCH_PID" ] && kill -TERM "$PGBENCH_PID" 2>/dev/null
+  [ -n "${AWAKE_HOLDER:-}" ] && kill -TERM "$AWAKE_HOLDER" 2>/dev/null
   stop_agent
 }
 trap cleanup EXIT
@@ -210,25 +211,44 @@ capture_db_ready() {
   CAPTURE_DB_READY=1
 }
 
+awake_holders() {  # the backends holding the agent's awake lock in this database
+  val "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+       AND ((classid::bigint << 32) | objid::bigint) = $AWAKE_LOCK_KEY"
+}
+AWAKE_HOLDER=""
+release_awake() {  # ends the session holding the lock (in pg_sleep, it would not see psql go)
+  [ -n "$AWAKE_HOLDER" ] || return 0
+  val "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted
+       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+       AND ((classid::bigint << 32) | objid::bigint) = $AWAKE_LOCK_KEY" >/dev/null
+  wait "$AWAKE_HOLDER" 2>/dev/null || true
+  AWAKE_HOLDER=""
+  local i
+  for i in $(seq 1 50); do [ "$(awake_holders)" = 0 ] && return 0; sleep 0.1; done
+  echo "bench: the awake lock is still held after its session was ended" >&2; return 1
+}
+
+BUSY_TICKS=0  # busy clock ticks of the last capture_pgbench's pgbench, see busy_jiffies
 capture_pgbench() {  # capture_pgbench WORKLOAD VARIANT SECONDS LOG
-  local opts="" clients="$CLIENTS" holder="" rc=0
+  local opts="" clients="$CLIENTS" rc=0 busy0 i
   [ "$1" = ins1async ] && opts="-c synchronous_commit=off"
   [ "$1" = ins1c8 ] && clients="$MANY_CLIENTS"
   if [ "$2" = awake ]; then
     psql -X -q "$DB" -c "SELECT pg_advisory_lock($AWAKE_LOCK_KEY), pg_sleep(3600)" >/dev/null 2>&1 &
-    holder=$!
-    until [ "$(val "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
-                    AND ((classid::bigint << 32) | objid::bigint) = $AWAKE_LOCK_KEY")" = 1 ]; do
+    AWAKE_HOLDER=$!
+    for i in $(seq 1 100); do
+      [ "$(awake_holders)" = 1 ] && break
+      kill -0 "$AWAKE_HOLDER" 2>/dev/null || { echo "bench: the awake lock's session ended" >&2; return 1; }
       sleep 0.1
     done
+    [ "$(awake_holders)" = 1 ] || { echo "bench: no awake lock after 10 s" >&2; return 1; }
   fi
+  busy0="$(busy_jiffies)"
   PGOPTIONS="$opts" "$PG_BIN/pgbench" -n -M prepared -c "$clients" -j "$CLIENTS" \
     -T "$3" -f "$OUT/pgbench/$1-$2.sql" "$DB" > "$4" 2>&1 || rc=$?
-  if [ -n "$holder" ]; then
-    val "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted
-         AND ((classid::bigint << 32) | objid::bigint) = $AWAKE_LOCK_KEY" >/dev/null
-    wait "$holder" 2>/dev/null || true
-  fi
+  BUSY_TICKS=$(( $(busy_jiffies) - busy0 ))
+  release_awake
   [ "$rc" = 0 ] || { cat "$4" >&2; return 1; }
 }
 
@@ -259,15 +279,12 @@ run_capture() {
         write_script "$w" "$v" "$script"
         reset_tables "$w" "$v"
         log "capture: $w $v run $r (${SECONDS_PER_RUN} s)"
-        local busy0 busy1
-        busy0="$(busy_jiffies)"
         capture_pgbench "$w" "$v" "$SECONDS_PER_RUN" "$out"
-        busy1="$(busy_jiffies)"
         local tps txs events cpu
         tps="$(awk '/^tps = / { print $3 }' "$out")"
         txs="$(awk -F': ' '/^number of transactions actually processed/ { print $2 }' "$out")"
         txs="${txs%%/*}"
-        cpu="$(awk -v j=$((busy1 - busy0)) -v hz="$CLK_TCK" -v n="$txs" \
+        cpu="$(awk -v j="$BUSY_TICKS" -v hz="$CLK_TCK" -v n="$txs" \
                    'BEGIN { if (n > 0) printf "%.1f", j * 1e6 / hz / n; else print "n/a" }')"
         ROUND_CPU[$w/$v]="${ROUND_CPU[$w/$v]:-} $cpu"
         events="$(events_of "$v")"
