@@ -220,14 +220,30 @@ TEST_CASE("a row committed after higher ids were published comes before its newe
   CHECK(eventually([&] { return f.scalar("SELECT count(*) FROM cqrs.outbox") == "0"; }, 10s));
 }
 
+namespace {
+// Starts the agent and waits until it is past its short polls after start: from then on it
+// waits on NOTIFY, or on its poll interval.
+void start_listening_agent(MasterFixture& f) {
+  Process& agent = f.start_agent();
+  REQUIRE(eventually(
+      [&] { return agent.log().find("master agent: publishing") != std::string::npos; }, 10s));
+  std::this_thread::sleep_for(3s);
+}
+
+// One INSERT into counter in a session of its own: the session's NOTIFY throttle lets it notify.
+void write_in_new_session(const MasterFixture& f, int id) {
+  pqxx::connection c(f.db.url());
+  pqxx::work txn(c);
+  txn.exec_params("INSERT INTO counter VALUES ($1, 0)", id);
+  txn.commit();
+}
+}  // namespace
+
 TEST_CASE("throttled notifications: a session's quick successive writes arrive promptly") {
   // a poll interval far longer than the test: only NOTIFY and the agent's short polls after
   // work can explain prompt arrivals
   MasterFixture f(kSchema, kModel, {"counter"}, "poll_interval_ms = 60000\n");
-  Process& agent = f.start_agent();
-  REQUIRE(eventually(
-      [&] { return agent.log().find("master agent: publishing") != std::string::npos; }, 10s));
-  std::this_thread::sleep_for(3s);  // past the agent's short polls after start: it waits on NOTIFY
+  start_listening_agent(f);
   pg::Listener listener(f.db.url(), "test listener");
   listener.listen("pgcqrs_outbox");
   pqxx::connection c(f.db.url());
@@ -266,12 +282,7 @@ TEST_CASE("writers do not notify while the agent holds its awake lock") {
   MasterFixture f(kSchema, kModel, {"counter"});
   pg::Listener listener(f.db.url(), "test listener");
   listener.listen("pgcqrs_outbox");
-  const auto write = [&](int id) {  // a session of its own: its throttle would let it notify
-    pqxx::connection c(f.db.url());
-    pqxx::work txn(c);
-    txn.exec_params("INSERT INTO counter VALUES ($1, 0)", id);
-    txn.commit();
-  };
+  const auto write = [&](int id) { write_in_new_session(f, id); };
   write(1);
   CHECK(listener.wait(2s).size() == 1);
 
@@ -292,10 +303,7 @@ TEST_CASE("many sessions writing while the agent polls: they skip their notifica
   // a poll interval far longer than the test: only NOTIFY and the agent's short polls after
   // work can explain prompt arrivals
   MasterFixture f(kSchema, kModel, {"counter"}, "poll_interval_ms = 60000\n");
-  Process& agent = f.start_agent();
-  REQUIRE(eventually(
-      [&] { return agent.log().find("master agent: publishing") != std::string::npos; }, 10s));
-  std::this_thread::sleep_for(3s);  // past the agent's short polls after start: it waits on NOTIFY
+  start_listening_agent(f);
   const std::string awake_held =
       "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
       "AND mode = 'ExclusiveLock' AND database = (SELECT oid FROM pg_database WHERE datname = "
@@ -304,12 +312,7 @@ TEST_CASE("many sessions writing while the agent polls: they skip their notifica
   CHECK(f.scalar(awake_held) == "0");
   pg::Listener listener(f.db.url(), "test listener");
   listener.listen("pgcqrs_outbox");
-  const auto write = [&](int id) {  // a session of its own: its throttle would let it notify
-    pqxx::connection c(f.db.url());
-    pqxx::work txn(c);
-    txn.exec_params("INSERT INTO counter VALUES ($1, 0)", id);
-    txn.commit();
-  };
+  const auto write = [&](int id) { write_in_new_session(f, id); };
   // the first write notifies the idle agent, which publishes it and takes its lock
   write(0);
   REQUIRE(eventually([&] { return f.scalar(awake_held) == "1"; }, 5s));

@@ -337,6 +337,12 @@ round_median() {  # workload variant
              m = NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2; printf "%.2f", m }'
 }
 
+variant_table_head() {  # the head of a table with a column per variant
+  local head="| workload |" rule="|---|" v
+  for v in $VARIANTS; do head="$head $(variant_title "$v") |"; rule="$rule---|"; done
+  say "$head"; say "$rule"
+}
+
 print_capture_tables() {
   say ""
   say "### Capture cost (pgbench -M prepared -c $CLIENTS -j $CLIENTS -T $SECONDS_PER_RUN, best of $REPEAT; $CAPTURE_LOAD at start)"
@@ -365,9 +371,7 @@ print_capture_tables() {
   say "Machine CPU per transaction, µs (busy time of both cores from /proc/stat: PostgreSQL, pgbench"
   say "and the kernel; median of the rounds; in brackets the difference to plain and the ratio):"
   say ""
-  local head="| workload |" rule="|---|"
-  for v in $VARIANTS; do head="$head $(variant_title "$v") |"; rule="$rule---|"; done
-  say "$head"; say "$rule"
+  variant_table_head
   for w in $WORKLOADS; do
     local line pc vc
     line="| $(workload_title "$w") |"
@@ -383,9 +387,7 @@ print_capture_tables() {
   say ""
   say "Every variant, tps (plain/variant):"
   say ""
-  local head="| workload |" rule="|---|"
-  for v in $VARIANTS; do head="$head $(variant_title "$v") |"; rule="$rule---|"; done
-  say "$head"; say "$rule"
+  variant_table_head
   for w in $WORKLOADS; do
     local line p
     line="| $(workload_title "$w") |"
