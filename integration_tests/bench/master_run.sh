@@ -197,10 +197,12 @@ declare -A TPS TXS EVENTS ROUND_TPS ROUND_CPU
 # waiting on the disk, which moves the tps of commit-bound runs by tens of percent
 CLK_TCK="$(getconf CLK_TCK)"
 busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
+median() {  # median PRINTF_FORMAT: the median of the numbers on stdin, one a line, or n/a
+  sort -g | awk -v f="$1" '{ r[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
+                             printf f, NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2 }'
+}
 median_of() {  # median_of "v1 v2 ..." -> median, or n/a
-  tr ' ' '\n' <<< "$1" | sed '/^$/d;/n\/a/d' | sort -g \
-    | awk '{ r[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
-             m = NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2; printf "%.0f", m }'
+  tr ' ' '\n' <<< "$1" | sed '/^$/d;/n\/a/d' | median "%.0f"
 }
 capture_db_ready() {
   if [ "${CAPTURE_DB_READY:-0}" = 1 ]; then DB="$base_url/bench_capture"; return 0; fi
@@ -211,17 +213,15 @@ capture_db_ready() {
   CAPTURE_DB_READY=1
 }
 
-awake_holders() {  # the backends holding the agent's awake lock in this database
-  val "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+# pg_locks rows of the agent's awake lock granted in this database
+AWAKE_LOCKS="FROM pg_locks WHERE locktype = 'advisory' AND granted
        AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
        AND ((classid::bigint << 32) | objid::bigint) = $AWAKE_LOCK_KEY"
-}
+awake_holders() { val "SELECT count(*) $AWAKE_LOCKS"; }
 AWAKE_HOLDER=""
 release_awake() {  # ends the session holding the lock (in pg_sleep, it would not see psql go)
   [ -n "$AWAKE_HOLDER" ] || return 0
-  val "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted
-       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-       AND ((classid::bigint << 32) | objid::bigint) = $AWAKE_LOCK_KEY" >/dev/null
+  val "SELECT pg_terminate_backend(pid) $AWAKE_LOCKS" >/dev/null
   wait "$AWAKE_HOLDER" 2>/dev/null || true
   AWAKE_HOLDER=""
   local i
@@ -332,9 +332,7 @@ round_median() {  # workload variant
   local p="${ROUND_TPS[$1/plain]:-}" v="${ROUND_TPS[$1/$2]:-}"
   [ -n "$p" ] && [ -n "$v" ] || { echo n/a; return; }
   paste <(tr ' ' '\n' <<< "$p" | sed '/^$/d') <(tr ' ' '\n' <<< "$v" | sed '/^$/d') \
-    | awk '$2 > 0 { print $1 / $2 }' | sort -g \
-    | awk '{ r[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
-             m = NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2; printf "%.2f", m }'
+    | awk '$2 > 0 { print $1 / $2 }' | median "%.2f"
 }
 
 variant_table_head() {  # the head of a table with a column per variant
