@@ -267,9 +267,19 @@ TEST_CASE("the triggers run in the writer's settings: filter and meta SQL see it
         "5");
 }
 
-TEST_CASE("batch rows of earlier pgcqrs versions are published; an unknown layout key stays") {
+TEST_CASE(
+    "batch rows of earlier pgcqrs versions are published; a row that cannot be is set aside") {
+  const int port = free_port();
   MasterFixture f("CREATE TABLE slot (id integer PRIMARY KEY, seen timestamp);",
-                  "[[master.model]]\ncqrs_id = \"slot\"\ntable = \"slot\"\n", {"slot"});
+                  "[[master.model]]\ncqrs_id = \"slot\"\ntable = \"slot\"\n", {"slot"},
+                  "http_port = " + std::to_string(port) + "\n");
+  httplib::Client http("127.0.0.1", port);
+  const auto metric = [&http](const std::string& name) {
+    const auto r = http.Get("/metrics");
+    const std::string line = "\n" + name + " ";
+    const std::size_t at = r ? r->body.find(line) : std::string::npos;
+    return at == std::string::npos ? -1.0 : std::stod(r->body.substr(at + line.size()));
+  };
   // as the triggers wrote them before migration 0004 and before 2026-12-01: the layout's text
   // in the row, timestamps in UTC and DateStyle ISO (T, t), a two-dimensional batch of one row
   f.sql(
@@ -285,18 +295,42 @@ TEST_CASE("batch rows of earlier pgcqrs versions are published; an unknown layou
         R"("seen":"2024-05-01 23:00:00"})");
   CHECK(msgs[1]["instance_data"]["seen"] == "2024-05-02 01:00:00");
   CHECK(eventually([&] { return f.scalar("SELECT count(*) FROM cqrs.outbox") == "0"; }, 10s));
-  // a key that names no layout (its row deleted by hand): the row stays, and the log says why
+  // a key that names no layout (its row deleted by hand) and a signal no version writes: both
+  // rows move to cqrs.outbox_failed with the reason, and the rows after them are published
   f.sql(
       "INSERT INTO cqrs.outbox (cqrs_id, signal, batch, batch_layout, events) VALUES ('slot',"
-      " 'SAVE', '{9,0,x,y}', '#0123456789abcdef', 1);");
-  CHECK(eventually(
-      [&] {
-        return f.agents[0]->log().find("batch_layout key #0123456789abcdef names no layout") !=
-               std::string::npos;
-      },
-      10s));
-  CHECK(f.scalar("SELECT count(*) FROM cqrs.outbox") == "1");
-  CHECK(f.take(1, 1s).empty());
+      " 'SAVE', '{9,0,\"2024-05-01 10:00:00+00\",\"2024-05-03 00:00:00\"}',"
+      " '#0123456789abcdef', 1);"
+      "INSERT INTO cqrs.outbox (cqrs_id, signal, instance_pk, instance_data) VALUES ('slot',"
+      " 'UPSERT', '11', '{\"id\": 11}');"
+      "INSERT INTO slot VALUES (10, '2024-05-02 02:00');");
+  const auto after = f.take(1, 10s);
+  REQUIRE(after.size() == 1);
+  CHECK(after[0]["instance_pk"] == 10);
+  CHECK(eventually([&] { return f.scalar("SELECT count(*) FROM cqrs.outbox") == "0"; }, 10s));
+  CHECK(f.scalar("SELECT error FROM cqrs.outbox_failed WHERE signal = 'SAVE'") ==
+        "outbox id=3 (batch of slot): batch_layout key #0123456789abcdef names no layout in"
+        " cqrs.batch_layout (`pgcqrs migrate` stores them)");
+  CHECK(f.scalar("SELECT count(*) FROM cqrs.outbox_failed WHERE signal = 'UPSERT' AND error"
+                 " LIKE '%UPSERT%expected SAVE, DELETE or SYNC%'") == "1");
+  const std::string log = f.agents[0]->log();
+  CHECK_MESSAGE(log.find("outbox id=3 (slot SAVE) cannot be published: ") != std::string::npos,
+                log);
+  CHECK(eventually([&] { return metric("pgcqrs_master_outbox_failed_rows") == 2.0; }, 10s));
+  CHECK(metric("pgcqrs_master_failed_total") == 2.0);
+  // the operator restores the layout and moves the row back as docs/master.md says: published
+  f.sql(
+      "INSERT INTO cqrs.batch_layout (key, layout) VALUES ('#0123456789abcdef',"
+      " '{\"n:id\",\"n:cqrs_revision\",\"T:cqrs_updated\",\"t:seen\"}');"
+      "WITH back AS (DELETE FROM cqrs.outbox_failed WHERE id = 3 RETURNING *)"
+      " INSERT INTO cqrs.outbox (cqrs_id, signal, instance_pk, revision, updated, instance_data,"
+      "   previous_data, meta, correlation_id, created_at, batch, batch_layout, events)"
+      " SELECT cqrs_id, signal, instance_pk, revision, updated, instance_data, previous_data,"
+      "   meta, correlation_id, created_at, batch, batch_layout, events FROM back;");
+  const auto back = f.take(1, 10s);
+  REQUIRE(back.size() == 1);
+  CHECK(back[0]["instance_pk"] == 9);
+  CHECK(back[0]["instance_data"]["seen"] == "2024-05-03 00:00:00");
 }
 
 TEST_CASE("a statement of large rows is cut into batches of at most 16 MB") {

@@ -434,3 +434,40 @@ TEST_CASE("broker blocked by a resource alarm: the outbox grows, nothing is drop
   CHECK(f.scalar("SELECT count(*) FROM cqrs.outbox") == "0");
   CHECK(agent.running());
 }
+
+TEST_CASE("nacks from a full queue: everything is published again, each row's events in order") {
+  MasterFixture f(kSchema, kModel, {"counter"});
+  auto ctl = [](const std::string& args) {
+    std::string out;
+    const int rc = run_shell(". '" + std::string(std::getenv("PGCQRS_TEST_RMQ_BASE")) +
+                                 "/env.sh' && rabbitmqctl -q " + args + " 2>&1",
+                             &out);
+    REQUIRE_MESSAGE(rc == 0, out);
+  };
+  // the queue takes 10 messages; the broker nacks every publish to it beyond that
+  ctl("set_policy pgcqrs-it-nack '^" + f.queue->queue() +
+      "$' '{\"max-length\": 10, \"overflow\": \"reject-publish\"}' --apply-to queues");
+  // 10 rows with 4 revisions each, one outbox row per event, a row's revisions interleaved
+  // with the other rows': 40 events, of which the first publishes only 10 fit
+  std::string writes;
+  for (int id = 1; id <= 10; ++id)
+    writes += "INSERT INTO counter VALUES (" + std::to_string(id) + ", 0);";
+  for (int round = 1; round <= 3; ++round) {
+    for (int id = 1; id <= 10; ++id)
+      writes += "UPDATE counter SET n = n + 1 WHERE id = " + std::to_string(id) + ";";
+  }
+  f.sql(writes);
+  Process& agent = f.start_agent();
+  // nobody consumes yet: the queue fills up and the broker nacks the rest
+  CHECK_MESSAGE(
+      eventually([&] { return agent.log().find("nacked by the broker") != std::string::npos; },
+                 10s),
+      agent.log());
+  Seen seen;
+  drain(f, seen, 8s);
+  ctl("clear_policy pgcqrs-it-nack");
+  CHECK(first_missing(f, seen) == "");
+  CHECK(first_out_of_order(seen) == "");
+  CHECK(eventually([&] { return f.scalar("SELECT count(*) FROM cqrs.outbox") == "0"; }, 10s));
+  CHECK(agent.running());
+}

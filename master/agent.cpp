@@ -2,10 +2,7 @@
 #include "master/agent.hpp"
 
 #include <algorithm>
-#include <map>
 #include <optional>
-#include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -20,6 +17,7 @@
 #include "master/capture.hpp"
 #include "master/install.hpp"
 #include "master/outbox.hpp"
+#include "master/outbox_confirms.hpp"
 
 namespace pgcqrs::master {
 namespace {
@@ -45,6 +43,16 @@ WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_datab
 
 using Clock = std::chrono::steady_clock;
 
+// Active this long before a fault, the agent reconnects after the backoff's first delay.
+constexpr std::chrono::seconds kHealthyStretch{60};
+
+// The database notices a vanished agent host (power, network) within about
+// idle + interval * count seconds and ends its session, which frees the agent lock for a
+// standby; the operating system's default keeps a dead peer's session for about two hours.
+constexpr const char* kKeepalives =
+    "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; "
+    "SET tcp_keepalives_count = 3; SET tcp_user_timeout = 25000";
+
 }  // namespace
 
 Agent::Agent(const Config& config, http::Registry& metrics, AgentOptions options)
@@ -57,9 +65,13 @@ Agent::Agent(const Config& config, http::Registry& metrics, AgentOptions options
                          "Mandatory publishes returned as unroutable (no queue bound)"),
          metrics.counter("pgcqrs_master_reconnects_total",
                          "Reconnects to the database or the broker after a failure"),
+         metrics.counter("pgcqrs_master_failed_total",
+                         "Outbox rows that could not be published, moved to cqrs.outbox_failed"),
          metrics.gauge("pgcqrs_master_outbox_backlog", "Rows waiting in cqrs.outbox"),
          metrics.gauge("pgcqrs_master_outbox_oldest_age_seconds",
                        "Age of the oldest row waiting in cqrs.outbox"),
+         metrics.gauge("pgcqrs_master_outbox_failed_rows",
+                       "Rows set aside in cqrs.outbox_failed (docs/master.md)"),
          metrics.gauge("pgcqrs_master_active", "1 while this agent holds the lock, else 0")} {}
 
 void Agent::run() {
@@ -73,6 +85,11 @@ void Agent::run() {
     } catch (const std::exception& e) {
       // anything else may heal (a server back, a migration run, a channel reopened): keep
       // the outbox, back off, start over
+      // a fault after a long healthy stretch starts the backoff over: only faults in a row
+      // should wait up to its cap
+      if (state_ == AgentState::kActive && Clock::now() - active_since_ >= kHealthyStretch) {
+        backoff.reset();
+      }
       state_ = AgentState::kReconnecting;
       m_.active.set(0);
       m_.reconnects.inc();
@@ -88,6 +105,10 @@ void Agent::run() {
 void Agent::run_once() {
   const MasterConfig& mc = *config_.master;
   pg::Session db(mc.database, options_.application_name);
+  {
+    pqxx::nontransaction txn(db.conn());
+    txn.exec(kKeepalives);  // before the lock: a standby's session holds it next
+  }
 
   // one active agent per master database: the others wait as hot standbys
   bool announced = false;
@@ -134,6 +155,7 @@ void Agent::run_once() {
 
   Outbox outbox(db);
   state_ = AgentState::kActive;
+  active_since_ = Clock::now();
   m_.active.set(1);
   amqp::PublishOptions props;
   props.mandatory = true;
@@ -147,11 +169,8 @@ void Agent::run_once() {
   // 2 windows + a delete batch) plus rows that committed late
   const int below_limit = static_cast<int>(2 * window + options_.delete_batch + 64);
 
-  std::map<std::uint64_t, std::int64_t> in_flight;    // delivery tag -> outbox id
-  std::unordered_map<std::int64_t, int> unconfirmed;  // outbox id -> its events not acked yet
-  std::unordered_set<std::int64_t> known;             // published, not deleted yet
-  std::vector<std::int64_t> acked;                    // confirmed, to delete
-  std::int64_t cursor = 0;                            // highest id read in id order
+  OutboxConfirms confirms;  // published rows until they are deleted
+  std::int64_t cursor = 0;  // highest id read in id order
   auto linger_until = Clock::now() + options_.linger;
   // holding kAgentAwakeLockKey: writers skip their notifications, this loop reads anyway
   bool awake = false;
@@ -178,13 +197,13 @@ void Agent::run_once() {
   auto last_vacuum = Clock::now();
   std::int64_t deleted_since_vacuum = 0;
 
+  // deletes the confirmed rows below every unconfirmed one (OutboxConfirms says why)
   const auto flush = [&] {
-    if (acked.empty()) return;
-    outbox.remove(acked);
-    for (const auto id : acked)
-      known.erase(id);
-    deleted_since_vacuum += static_cast<std::int64_t>(acked.size());
-    acked.clear();
+    if (confirms.done() == 0) return;
+    const std::vector<std::int64_t> ids = confirms.take_deletable();
+    if (ids.empty()) return;
+    outbox.remove(ids);
+    deleted_since_vacuum += static_cast<std::int64_t>(ids.size());
   };
   const auto maybe_vacuum = [&] {
     if (deleted_since_vacuum < options_.vacuum_after_rows ||
@@ -201,8 +220,8 @@ void Agent::run_once() {
     last_vacuum = Clock::now();
     deleted_since_vacuum = 0;
   };
-  // Takes settled publishes: acked rows are queued for deletion; a nack deletes what was
-  // acked and starts over (throws), unless `nack_throws` is false (stopping).
+  // Takes settled publishes: acked rows are queued for deletion; a nack deletes the acked rows
+  // below it and starts over (throws), unless `nack_throws` is false (stopping).
   const auto absorb = [&](const amqp::Confirms& c, bool nack_throws) {
     for (const auto& r : ch.take_returns()) {
       m_.returned.inc();
@@ -213,48 +232,72 @@ void Agent::run_once() {
     }
     if (c.empty()) return;
     last_confirm = Clock::now();
-    for (const auto tag : c.acked) {
-      const auto it = in_flight.find(tag);
-      if (it == in_flight.end()) continue;
-      // a batch row goes when the last of its events is confirmed
-      const auto u = unconfirmed.find(it->second);
-      if (u != unconfirmed.end() && --u->second == 0) {
-        acked.push_back(it->second);
-        unconfirmed.erase(u);
-      }
-      in_flight.erase(it);
-    }
+    for (const auto tag : c.acked)
+      confirms.acked(tag);
     m_.confirmed.inc(c.acked.size());
     if (c.nacked.empty()) return;
     m_.nacked.inc(c.nacked.size());
-    const auto first = in_flight.find(c.nacked.front());
-    const std::string id = first == in_flight.end() ? "?" : std::to_string(first->second);
+    const std::int64_t first = confirms.id_of(c.nacked.front());
+    const std::string id = first == 0 ? "?" : std::to_string(first);
     if (!nack_throws) return;
     flush();
     throw TransientError("publish outbox id=" + id + ": " + std::to_string(c.nacked.size()) +
-                         " nacked by the broker, " + std::to_string(in_flight.size()) +
-                         " unconfirmed in all; publishing them again");
+                         " nacked by the broker, " + std::to_string(confirms.in_flight()) +
+                         " unconfirmed in all; publishing them and the rows after them again");
   };
-  const auto publish = [&](const OutboxRow& row, Timestamp now) {
-    std::string body;
-    try {
-      body = build_body(row, now, mc.message_ttl);
-    } catch (const MessageError& e) {
-      // cannot happen with rows our triggers wrote; never drop one silently
-      spdlog::error("master agent: outbox id={} cannot be published and stays: {}", row.id,
-                    e.what());
-      throw;
+  // A row that cannot become messages (not one the generated triggers write) is moved to
+  // cqrs.outbox_failed with the reason, and publishing goes on with the next rows: retrying
+  // it would fail again and hold up every row of the database behind it.
+  const auto set_aside = [&](const OutboxRow& row, const std::string& why) {
+    outbox.park(row.id, why);
+    m_.failed.inc();
+    spdlog::error(
+        "master agent: outbox id={} ({} {}) cannot be published: {}; moved to "
+        "cqrs.outbox_failed, publishing goes on (docs/master.md, \"Rows that cannot be "
+        "published\")",
+        row.id, row.cqrs_id, row.signal, why);
+  };
+  std::vector<std::string> bodies;
+  // Publishes the events `rows` holds, in order; returns how many went out. The events of one
+  // outbox row (a batch row has many) are built before any is published: a row goes out
+  // whole or is set aside whole.
+  const auto publish = [&](const std::vector<OutboxRow>& rows, Timestamp now) {
+    std::size_t sent = 0;
+    for (std::size_t i = 0; i < rows.size();) {
+      std::size_t end = i + 1;
+      while (end < rows.size() && rows[end].id == rows[i].id)
+        ++end;
+      const OutboxRow& first = rows[i];
+      if (first.error) {
+        set_aside(first, *first.error);
+        i = end;
+        continue;
+      }
+      bodies.clear();
+      try {
+        for (std::size_t k = i; k < end; ++k)
+          bodies.push_back(build_body(rows[k], now, mc.message_ttl));
+      } catch (const MessageError& e) {
+        set_aside(first, e.what());
+        i = end;
+        continue;
+      }
+      if (confirms.in_flight() == 0) last_confirm = Clock::now();  // the timeout starts now
+      for (std::size_t k = i; k < end; ++k) {
+        const OutboxRow& row = rows[k];
+        props.message_id = std::to_string(row.id);
+        if (row.index > 0) {
+          props.message_id.push_back('.');
+          props.message_id.append(std::to_string(row.index));
+        }
+        confirms.published(ch.publish(config_.broker.exchange, row.cqrs_id, bodies[k - i], props),
+                           row.id);
+        m_.published.inc();
+        ++sent;
+      }
+      i = end;
     }
-    if (in_flight.empty()) last_confirm = Clock::now();  // the confirm timeout starts now
-    props.message_id = std::to_string(row.id);
-    if (row.index > 0) {
-      props.message_id.push_back('.');
-      props.message_id.append(std::to_string(row.index));
-    }
-    in_flight.emplace(ch.publish(config_.broker.exchange, row.cqrs_id, body, props), row.id);
-    ++unconfirmed[row.id];
-    known.insert(row.id);
-    m_.published.inc();
+    return sent;
   };
 
   try {
@@ -263,17 +306,18 @@ void Agent::run_once() {
         const Backlog b = outbox.backlog();
         m_.backlog.set(static_cast<double>(b.rows));
         m_.oldest_age.set(b.oldest_age_seconds);
+        m_.failed_rows.set(static_cast<double>(b.failed));
         last_backlog = Clock::now();
       }
       if (conn.blocked()) {
-        if (!in_flight.empty()) absorb(ch.poll_confirms(std::chrono::milliseconds(0)), true);
+        if (confirms.in_flight() > 0) absorb(ch.poll_confirms(std::chrono::milliseconds(0)), true);
         flush();
         spdlog::warn("master agent: broker blocks publishing ({}); waiting", conn.blocked_reason());
         conn.process_events(std::chrono::milliseconds(500));
         continue;
       }
-      if (!in_flight.empty()) absorb(ch.poll_confirms(std::chrono::milliseconds(0)), true);
-      if (acked.size() >= options_.delete_batch) flush();
+      if (confirms.in_flight() > 0) absorb(ch.poll_confirms(std::chrono::milliseconds(0)), true);
+      if (confirms.done() >= options_.delete_batch) flush();
 
       // read ahead while the window has room: rows after the cursor, in id order, and first
       // any row at or below it that committed after the cursor passed its id (a row's older
@@ -281,13 +325,13 @@ void Agent::run_once() {
       // first keeps every row's events in revision order)
       std::size_t published = 0;
       bool caught_up = false;
-      const std::size_t room = window - std::min(window, in_flight.size());
+      const std::size_t room = window - std::min(window, confirms.in_flight());
       if (room >= min_read) {
         flush();  // deleted first, the acked rows drop out of the read's scan of known ids
         const Fetched f = outbox.fetch_after(cursor, static_cast<int>(room), below_limit);
         std::vector<std::int64_t> late;
         for (const auto id : f.below) {
-          if (known.count(id) == 0) late.push_back(id);
+          if (!confirms.known(id)) late.push_back(id);
         }
         const Timestamp now = now_utc();
         // the read's events leave in full TCP segments: the broker reads them in fewer, larger
@@ -300,17 +344,12 @@ void Agent::run_once() {
               "master agent: {} outbox row(s) committed after higher ids were read (first "
               "id={}); publishing them first",
               late.size(), late.front());
-          for (const auto& row : outbox.fetch_ids(late)) {
-            publish(row, now);
-            ++published;
-          }
+          published += publish(outbox.fetch_ids(late), now);
         }
         // with more late ids than one read returns, the rows ahead wait for the next read
         if (!f.below_truncated) {
-          for (const auto& row : f.ahead)
-            publish(row, now);
+          published += publish(f.ahead, now);
           if (!f.ahead.empty()) cursor = f.ahead.back().id;
-          published += f.ahead.size();
           caught_up = f.ahead.size() < room;
         }
       }
@@ -320,7 +359,7 @@ void Agent::run_once() {
       }
       if (published > 0 && !caught_up) continue;
 
-      if (!in_flight.empty()) {
+      if (confirms.in_flight() > 0) {
         // window full, or caught up with publishes in flight: wait for confirms a little
         if (caught_up) maybe_vacuum();
         const auto wait = room < min_read ? std::chrono::milliseconds(100) : options_.linger_poll;
@@ -328,8 +367,8 @@ void Agent::run_once() {
         absorb(c, true);
         if (c.empty() && Clock::now() - last_confirm > options_.confirm_timeout) {
           throw TransientError(
-              "publish outbox ids from " + std::to_string(in_flight.begin()->second) + ": " +
-              std::to_string(in_flight.size()) + " unconfirmed after " +
+              "publish outbox ids from " + std::to_string(confirms.first_in_flight_id()) + ": " +
+              std::to_string(confirms.in_flight()) + " unconfirmed after " +
               std::to_string(options_.confirm_timeout.count()) + " ms; publishing them again");
         }
         continue;
@@ -359,7 +398,9 @@ void Agent::run_once() {
       }
     }
     // stopping: publish nothing new, settle what is in flight, delete what was acked
-    if (!in_flight.empty()) absorb(ch.wait_all_confirms(options_.confirm_timeout), false);
+    if (confirms.in_flight() > 0) {
+      absorb(ch.wait_all_confirms(options_.confirm_timeout), false);
+    }
     flush();
   } catch (...) {
     // whatever failed, rows the broker already acked need not be published again; when the
@@ -368,11 +409,13 @@ void Agent::run_once() {
       flush();
     } catch (const std::exception& e) {
       spdlog::debug("master agent: could not delete {} acked row(s) before reconnecting: {}",
-                    acked.size(), e.what());
+                    confirms.done(), e.what());
     }
     throw;
   }
-  spdlog::info("master agent: stopped; every confirmed event is removed from the outbox");
+  spdlog::info(
+      "master agent: stopped; confirmed events are removed from the outbox, the others stay "
+      "for the next agent");
 }
 
 }  // namespace pgcqrs::master

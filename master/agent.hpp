@@ -40,12 +40,14 @@ struct AgentOptions {
 // it as a hot standby), then publishes outbox rows in id order as django-cqrs events (exchange
 // from [broker], routing key = cqrs_id, persistent, text/plain, mandatory) through a window of
 // up to confirm_window unconfirmed publishes, reading ahead while earlier ones are in flight,
-// and deletes exactly the rows the broker acked, in batches. A row that commits after rows with
-// higher ids were read is published before any newer row read with it, so the events of one
-// row are always published in revision order. A nack, a timeout or a lost broker or database
-// connection means: delete what was acked, reconnect with capped backoff and publish again
-// whatever is not deleted, from the lowest id (at-least-once; revisions make it idempotent).
-// On stop it publishes nothing new, waits for outstanding confirms, deletes what was acked.
+// and deletes the rows the broker acked, in batches, each once no lower row is unconfirmed. A
+// row that commits after rows with higher ids were read is published before any newer row read
+// with it, so the events of one row are always published in revision order. A nack, a timeout
+// or a lost broker or database connection means: delete the acked rows below the first
+// unconfirmed one, reconnect with capped backoff and publish again whatever is not deleted,
+// from the lowest id (at-least-once; revisions make it idempotent). A row that cannot be
+// turned into messages is moved to cqrs.outbox_failed and publishing goes on. On stop it
+// publishes nothing new, waits for outstanding confirms, deletes what it may.
 class Agent {
  public:
   Agent(const Config& config, http::Registry& metrics, AgentOptions options = {});
@@ -59,8 +61,10 @@ class Agent {
     http::Counter& nacked;
     http::Counter& returned;
     http::Counter& reconnects;
+    http::Counter& failed;
     http::Gauge& backlog;
     http::Gauge& oldest_age;
+    http::Gauge& failed_rows;
     http::Gauge& active;
   };
   void run_once();
@@ -69,6 +73,7 @@ class Agent {
   AgentOptions options_;
   Metrics m_;
   std::atomic<AgentState> state_{AgentState::kStarting};
+  std::chrono::steady_clock::time_point active_since_{};  // when run_once() last became active
 };
 
 }  // namespace pgcqrs::master

@@ -186,36 +186,45 @@ bool append_django_ts_of_json(std::string& out, std::string_view json, bool with
 
 // The value of layout kind `kind` as json_build_object() writes it, in splice_json()'s form.
 // A text without its kind's shape (the column's type changed since `pgcqrs migrate`) is
-// written as it is when it is JSON (kinds Z and z store JSON), else as a string.
-void append_value(std::string& out, char kind, std::string_view text) {
+// written as it is when it is JSON (kinds Z and z store JSON), else as a string. False, with
+// `out` as it was, when not even the string form can be written (a string the codec refuses):
+// the caller must not publish the event.
+[[nodiscard]] bool append_value(std::string& out, char kind, std::string_view text) {
   const ClientKind ck = *client_kind_of(kind);
+  const std::size_t before = out.size();
   if (kind == 'Z' || kind == 'z') {
-    if (append_django_ts_of_json(out, text, kind == 'Z')) return;
-    const std::size_t before = out.size();
-    if (append_line_value(out, ClientKind::kJson, text, 1)) return;
+    if (append_django_ts_of_json(out, text, kind == 'Z')) return true;
+    out.resize(before);
+    if (append_line_value(out, ClientKind::kJson, text, 1)) return true;
     out.resize(before);
   } else if (ck == ClientKind::kBool) {
     // boolean's cast to text spells "true" / "false" (its output function "t" / "f")
     if (text == "true" || text == "t") {
       out.append("true");
-      return;
+      return true;
     }
     if (text == "false" || text == "f") {
       out.append("false");
-      return;
+      return true;
     }
   } else {
-    const std::size_t before = out.size();
     bool ok = false;
     try {
       ok = append_line_value(out, ck, text, 1);
     } catch (const Error&) {
       ok = false;
     }
-    if (ok) return;
+    if (ok) return true;
     out.resize(before);
   }
-  append_line_value(out, ClientKind::kString, text, 1);
+  bool ok = false;
+  try {
+    ok = append_line_value(out, ClientKind::kString, text, 1);
+  } catch (const Error&) {
+    ok = false;
+  }
+  if (!ok) out.resize(before);
+  return ok;
 }
 
 [[noreturn]] void bad(const OutboxRow& row, const std::string& what) {
@@ -425,7 +434,9 @@ std::vector<OutboxRow> expand_batch(const OutboxRow& row, std::string_view batch
     e.signal = row.signal;
     e.correlation_id = row.correlation_id;
     if (values.is_null(at)) bad(row, "row " + std::to_string(r + 1) + " has no primary key");
-    append_value(e.instance_pk, positions[0].kind, values.at(at));
+    if (!append_value(e.instance_pk, positions[0].kind, values.at(at))) {
+      bad(row, "row " + std::to_string(r + 1) + ": its primary key cannot be written as JSON");
+    }
     std::string data;
     data.reserve(64 + 24 * width);
     data.push_back('{');
@@ -436,8 +447,9 @@ std::vector<OutboxRow> expand_batch(const OutboxRow& row, std::string_view batch
       data.append(p.key);
       if (values.is_null(at + k)) {
         data.append("null");
-      } else {
-        append_value(data, p.kind, values.at(at + k));
+      } else if (!append_value(data, p.kind, values.at(at + k))) {
+        bad(row, "row " + std::to_string(r + 1) + ", position " + std::to_string(k + 1) +
+                     ": the value cannot be written as JSON");
       }
     }
     data.push_back('}');

@@ -37,10 +37,18 @@ constexpr const char* kLayout = "SELECT layout FROM cqrs.batch_layout WHERE key 
 
 constexpr const char* kRemove = "DELETE FROM cqrs.outbox WHERE id = ANY ($1::bigint[])";
 
+// cqrs.outbox_failed has cqrs.outbox's columns in its order, then the reason and the time
+// (migration 0005): the move is one statement, so the row is in exactly one of the two.
+constexpr const char* kPark = R"sql(
+WITH moved AS (DELETE FROM cqrs.outbox WHERE id = $1 RETURNING *)
+INSERT INTO cqrs.outbox_failed SELECT moved.*, $2, now() FROM moved
+)sql";
+
 // Two probes of the primary key (and one heap fetch): constant cost at any backlog.
 constexpr const char* kBacklog = R"sql(
 SELECT coalesce((SELECT max(id) FROM cqrs.outbox) - o.id + 1, 0),
-       coalesce(extract(epoch FROM now() - o.created_at), 0)::float8
+       coalesce(extract(epoch FROM now() - o.created_at), 0)::float8,
+       (SELECT count(*) FROM cqrs.outbox_failed)
 FROM (SELECT NULL) AS one
 LEFT JOIN LATERAL (SELECT id, created_at FROM cqrs.outbox ORDER BY id LIMIT 1) AS o ON true
 )sql";
@@ -65,8 +73,29 @@ std::optional<std::string> read_layout(pqxx::transaction_base& txn, const std::s
 // The events of one fetched row: itself, or the events of its batch. `layouts` keeps the
 // layouts already parsed (one per model and configuration, in practice) by their key, or by
 // their text in rows written before migration 0004; a key's layout is read through `txn`.
+void append_row_events(std::vector<OutboxRow>& out, const pqxx::row& f, LayoutCache& layouts,
+                       pqxx::transaction_base& txn);
+
+// append_row_events(), or, for a row that cannot be read as events, the row alone with the
+// reason in `error` (the agent sets it aside: it must not stop the rows after it).
 void append_events(std::vector<OutboxRow>& out, const pqxx::row& f, LayoutCache& layouts,
                    pqxx::transaction_base& txn) {
+  const std::size_t before = out.size();
+  try {
+    append_row_events(out, f, layouts, txn);
+  } catch (const MessageError& e) {
+    out.resize(before);
+    OutboxRow row;
+    row.id = f[0].as<std::int64_t>();
+    row.cqrs_id = f[1].as<std::string>();
+    row.signal = f[2].as<std::string>();
+    row.error = e.what();
+    out.push_back(std::move(row));
+  }
+}
+
+void append_row_events(std::vector<OutboxRow>& out, const pqxx::row& f, LayoutCache& layouts,
+                       pqxx::transaction_base& txn) {
   OutboxRow row;
   row.id = f[0].as<std::int64_t>();
   row.cqrs_id = f[1].as<std::string>();
@@ -334,6 +363,7 @@ Outbox::Outbox(pg::Session& db) : db_(db) {
   db_.prepare("outbox_remove", kRemove);
   db_.prepare("outbox_backlog", kBacklog);
   db_.prepare("outbox_layout", kLayout);
+  db_.prepare("outbox_park", kPark);
 }
 
 Fetched Outbox::fetch_after(std::int64_t after, int limit, int below_limit) {
@@ -372,7 +402,12 @@ void Outbox::remove(const std::vector<std::int64_t>& ids) {
 Backlog Outbox::backlog() {
   pqxx::nontransaction txn(db_.conn());
   const pqxx::row r = txn.exec_prepared1("outbox_backlog");
-  return {r[0].as<std::int64_t>(), r[1].as<double>()};
+  return {r[0].as<std::int64_t>(), r[1].as<double>(), r[2].as<std::int64_t>()};
+}
+
+void Outbox::park(std::int64_t id, const std::string& error) {
+  pqxx::nontransaction txn(db_.conn());
+  txn.exec_prepared("outbox_park", id, error);
 }
 
 bool Outbox::vacuum() {

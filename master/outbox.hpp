@@ -30,6 +30,9 @@ struct OutboxRow {
   // instance_pk and instance_data are already in the body's form (a batch event's, built by
   // expand_batch()): build_body() copies them instead of splicing
   bool formatted = false;
+  // set by a read when the stored row cannot be turned into events (its batch or layout is
+  // malformed): the row alone, with the reason; the agent moves it to cqrs.outbox_failed
+  std::optional<std::string> error = std::nullopt;
 };
 
 // A batch row's batch_layout, parsed (master/batch.hpp): once for every batch row that carries
@@ -75,6 +78,7 @@ bool splice_json(std::string& out, std::string_view text, std::size_t outer_dept
 struct Backlog {
   std::int64_t rows = 0;
   double oldest_age_seconds = 0;
+  std::int64_t failed = 0;  // rows set aside in cqrs.outbox_failed
 };
 
 // One read of the outbox in one snapshot (see Outbox::fetch_after).
@@ -101,6 +105,8 @@ class Outbox {
   std::vector<OutboxRow> fetch_ids(const std::vector<std::int64_t>& ids);
   // Removes published rows (after the broker confirmed them).
   void remove(const std::vector<std::int64_t>& ids);
+  // Moves row `id`, which cannot be published, to cqrs.outbox_failed with the reason `error`.
+  void park(std::int64_t id, const std::string& error);
   Backlog backlog();
   // VACUUM (SKIP_LOCKED) cqrs.outbox when this role may (owner or superuser); false otherwise.
   bool vacuum();
