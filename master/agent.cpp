@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/amqp/connection.hpp"
+#include "common/amqp/error.hpp"
 #include "common/backoff.hpp"
 #include "common/error.hpp"
 #include "common/pg/error.hpp"
@@ -140,26 +141,49 @@ void Agent::run_once() {
     }
   }
 
+  // holding the lock, not publishing yet: /readyz must not say standby meanwhile
+  state_ = AgentState::kReconnecting;
   pg::Listener listener(mc.database, options_.application_name + " listener");
   listener.listen(std::string(kOutboxChannel));
 
+  Outbox outbox(db);
+  auto last_backlog = Clock::now() - options_.backlog_refresh;
+  const auto refresh_backlog = [&] {
+    if (Clock::now() - last_backlog < options_.backlog_refresh) return;
+    const Backlog b = outbox.backlog();
+    m_.backlog.set(static_cast<double>(b.rows));
+    m_.oldest_age.set(b.oldest_age_seconds);
+    m_.failed_rows.set(static_cast<double>(b.failed));
+    last_backlog = Clock::now();
+  };
+
+  // the backlog metrics stay current while the broker is away: that is when they matter
   const amqp::Url url = amqp::parse_url(config_.broker.url);
-  amqp::Connection conn = amqp::connect_with_retry(
-      url, BackoffPolicy{std::chrono::milliseconds(200), std::chrono::seconds(10)},
-      amqp::ConnectOptions{options_.application_name, std::chrono::milliseconds(30000)});
+  amqp::Connection conn = [&] {
+    Backoff backoff(BackoffPolicy{std::chrono::milliseconds(200), std::chrono::seconds(10)});
+    for (int attempt = 1;; ++attempt) {
+      refresh_backlog();
+      try {
+        return amqp::Connection(
+            url, amqp::ConnectOptions{options_.application_name, std::chrono::milliseconds(30000)});
+      } catch (const amqp::ConnectionError& e) {
+        const auto delay = backoff.next();
+        spdlog::warn("{} (attempt {}); retrying in {} ms", e.what(), attempt, delay.count());
+        if (sleep_unless_stopped(delay)) throw;
+      }
+    }
+  }();
   amqp::Channel ch = conn.open_channel();
   ch.declare_exchange(config_.broker.exchange, "topic", true);
   ch.enable_confirms();
   spdlog::info("master agent: publishing to exchange '{}' on {}", config_.broker.exchange,
                conn.masked_url());
 
-  Outbox outbox(db);
   state_ = AgentState::kActive;
   active_since_ = Clock::now();
   m_.active.set(1);
   amqp::PublishOptions props;
   props.mandatory = true;
-  auto last_backlog = Clock::now() - options_.backlog_refresh;
 
   const auto window = static_cast<std::size_t>(std::max(1, mc.confirm_window));
   // read ahead once half the window is free: each read also scans the ids at or below the
@@ -302,13 +326,7 @@ void Agent::run_once() {
 
   try {
     while (!stop_requested()) {
-      if (Clock::now() - last_backlog >= options_.backlog_refresh) {
-        const Backlog b = outbox.backlog();
-        m_.backlog.set(static_cast<double>(b.rows));
-        m_.oldest_age.set(b.oldest_age_seconds);
-        m_.failed_rows.set(static_cast<double>(b.failed));
-        last_backlog = Clock::now();
-      }
+      refresh_backlog();
       if (conn.blocked()) {
         if (confirms.in_flight() > 0) absorb(ch.poll_confirms(std::chrono::milliseconds(0)), true);
         flush();
@@ -330,6 +348,7 @@ void Agent::run_once() {
         flush();  // deleted first, the acked rows drop out of the read's scan of known ids
         const Fetched f = outbox.fetch_after(cursor, static_cast<int>(room), below_limit);
         std::vector<std::int64_t> late;
+        bool late_cut = false;
         for (const auto id : f.below) {
           if (!confirms.known(id)) late.push_back(id);
         }
@@ -344,10 +363,15 @@ void Agent::run_once() {
               "master agent: {} outbox row(s) committed after higher ids were read (first "
               "id={}); publishing them first",
               late.size(), late.front());
-          published += publish(outbox.fetch_ids(late), now);
+          // as many as the window has room for: a late bulk statement's batch rows hold up
+          // to 1,000 events each
+          const std::vector<OutboxRow> rows = outbox.fetch_ids(late, static_cast<int>(room));
+          late_cut = !rows.empty() && rows.back().id < late.back();
+          published += publish(rows, now);
         }
-        // with more late ids than one read returns, the rows ahead wait for the next read
-        if (!f.below_truncated) {
+        // with more late rows than one read returns or the window takes, the rows ahead wait
+        // for the next read
+        if (!f.below_truncated && !late_cut) {
           published += publish(f.ahead, now);
           if (!f.ahead.empty()) cursor = f.ahead.back().id;
           caught_up = f.ahead.size() < room;

@@ -26,10 +26,14 @@ UNION ALL
  FROM cqrs.outbox WHERE id <= $1 ORDER BY id LIMIT $3)
 )sql";
 
+// The rows of these ids, in id order, as many as hold `$2` events (at least one), as
+// kFetchAfter counts them.
 constexpr const char* kFetchIds = R"sql(
 SELECT id, cqrs_id, signal, instance_pk::text, instance_data::text, previous_data::text,
        meta::text, correlation_id, batch::text, batch_layout
-FROM cqrs.outbox WHERE id = ANY ($1::bigint[]) ORDER BY id
+FROM (SELECT o.*, sum(o.events) OVER (ORDER BY o.id) AS upto
+      FROM cqrs.outbox o WHERE id = ANY ($1::bigint[])) o
+WHERE upto - events < $2 ORDER BY id
 )sql";
 
 // The layout a batch row's key names (migration 0004), read once per key: the agent keeps it.
@@ -382,10 +386,10 @@ Fetched Outbox::fetch_after(std::int64_t after, int limit, int below_limit) {
   return out;
 }
 
-std::vector<OutboxRow> Outbox::fetch_ids(const std::vector<std::int64_t>& ids) {
+std::vector<OutboxRow> Outbox::fetch_ids(const std::vector<std::int64_t>& ids, int limit) {
   if (ids.empty()) return {};
   pqxx::nontransaction txn(db_.conn());
-  const pqxx::result r = txn.exec_prepared("outbox_fetch_ids", id_array(ids));
+  const pqxx::result r = txn.exec_prepared("outbox_fetch_ids", id_array(ids), limit);
   std::vector<OutboxRow> rows;
   rows.reserve(r.size());
   for (const auto& f : r)

@@ -101,8 +101,9 @@ class Outbox {
   // published; any other one committed late (its transaction took its id before others that
   // committed first) and must be published before the `ahead` rows.
   Fetched fetch_after(std::int64_t after, int limit, int below_limit);
-  // The events of the rows with these ids that exist, in id order.
-  std::vector<OutboxRow> fetch_ids(const std::vector<std::int64_t>& ids);
+  // The events of the rows with these ids that exist, in id order, as many rows as hold
+  // `limit` events (at least one row, whole rows).
+  std::vector<OutboxRow> fetch_ids(const std::vector<std::int64_t>& ids, int limit);
   // Removes published rows (after the broker confirmed them).
   void remove(const std::vector<std::int64_t>& ids);
   // Moves row `id`, which cannot be published, to cqrs.outbox_failed with the reason `error`.
