@@ -454,6 +454,16 @@ TEST_CASE("broker blocked by a resource alarm: the outbox grows, nothing is drop
   CHECK(first_missing(f, seen) == "");
   CHECK(f.scalar("SELECT count(*) FROM cqrs.outbox") == "0");
   CHECK(agent.running());
+  // one line when the block starts and one when it ends, not one every half second
+  const std::string log = agent.log();
+  const auto count = [&log](const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = log.find(what); at != std::string::npos; at = log.find(what, at + 1))
+      ++n;
+    return n;
+  };
+  CHECK_MESSAGE(count("broker blocks publishing") == 1, log);
+  CHECK(count("broker unblocked; publishing again") == 1);
 }
 
 TEST_CASE("nacks from a full queue: everything is published again, each row's events in order") {

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <optional>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -46,6 +48,8 @@ using Clock = std::chrono::steady_clock;
 
 // Active this long before a fault, the agent reconnects after the backoff's first delay.
 constexpr std::chrono::seconds kHealthyStretch{60};
+// Returned (unroutable) events are logged at most this often per routing key.
+constexpr std::chrono::seconds kReturnLogEvery{60};
 
 // The database notices a vanished agent host (power, network) within about
 // idle + interval * count seconds and ends its session, which frees the agent lock for a
@@ -218,6 +222,9 @@ void Agent::run_once() {
     awake = false;
   };
   auto last_confirm = Clock::now();
+  bool blocked_logged = false;  // the broker's block is logged when it starts and ends
+  std::unordered_map<std::string, Clock::time_point> last_return_log;
+  std::unordered_map<std::string, std::int64_t> returns_unlogged;
   auto last_vacuum = Clock::now();
   std::int64_t deleted_since_vacuum = 0;
 
@@ -249,10 +256,21 @@ void Agent::run_once() {
   const auto absorb = [&](const amqp::Confirms& c, bool nack_throws) {
     for (const auto& r : ch.take_returns()) {
       m_.returned.inc();
+      // once a minute per routing key: a model nobody consumes would flood the log otherwise
+      auto& last = last_return_log[r.routing_key];
+      auto& quiet = returns_unlogged[r.routing_key];
+      if (last != Clock::time_point{} && Clock::now() - last < kReturnLogEvery) {
+        ++quiet;
+        continue;
+      }
       spdlog::warn(
           "master agent: event outbox id={} returned by the broker: {} {}; no queue is "
-          "bound for routing key '{}' (is a replica consuming it?)",
-          r.message_id, r.reply_code, r.reply_text, r.routing_key);
+          "bound for routing key '{}' (is a replica consuming it?){}",
+          r.message_id, r.reply_code, r.reply_text, r.routing_key,
+          quiet == 0 ? std::string()
+                     : "; " + std::to_string(quiet) + " more returned since the last report");
+      last = Clock::now();
+      quiet = 0;
     }
     if (c.empty()) return;
     last_confirm = Clock::now();
@@ -328,11 +346,19 @@ void Agent::run_once() {
     while (!stop_requested()) {
       refresh_backlog();
       if (conn.blocked()) {
+        if (!blocked_logged) {
+          spdlog::warn("master agent: broker blocks publishing ({}); waiting",
+                       conn.blocked_reason());
+          blocked_logged = true;
+        }
         if (confirms.in_flight() > 0) absorb(ch.poll_confirms(std::chrono::milliseconds(0)), true);
         flush();
-        spdlog::warn("master agent: broker blocks publishing ({}); waiting", conn.blocked_reason());
         conn.process_events(std::chrono::milliseconds(500));
         continue;
+      }
+      if (blocked_logged) {
+        spdlog::info("master agent: broker unblocked; publishing again");
+        blocked_logged = false;
       }
       if (confirms.in_flight() > 0) absorb(ch.poll_confirms(std::chrono::milliseconds(0)), true);
       if (confirms.done() >= options_.delete_batch) flush();
