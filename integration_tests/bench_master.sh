@@ -20,7 +20,10 @@
 #   BENCH_VARIANTS        "plain capture rowtrg none" (none: a statement trigger with transition
 #                         tables and an empty body, the cost of having a trigger; more: notify
 #                         bump min nocheck nonotify notifyall onerow awake agg rowagg rowtext colarrays
-#                         keys batch batchnw batchns, see bench/sql/capture_probe.sql)
+#                         keys batch batchnw batchns, see bench/sql/capture_probe.sql; INSERT
+#                         workloads only: ctrgh ctrgi, a C row trigger writing the outbox row
+#                         without executor, bench/c_trigger/ctrg.c, needs
+#                         postgresql-server-dev-15)
 #   BENCH_UPDATE_ROWS     100000 [10000]  rows the UPDATE workloads pick from
 #   BENCH_WARMUP_SECONDS  3 [0]      an uncounted pgbench run of each variant before a workload's
 #                         rounds (0: none)

@@ -147,7 +147,14 @@ TEST_CASE("kill -9 of the agent at random moments during 50,000 writes loses not
   CHECK(f.scalar("SELECT count(*) FROM cqrs.outbox") == "0");
 }
 
-TEST_CASE("RabbitMQ stopped and restarted during a write stream: nothing missing") {
+TEST_CASE("RabbitMQ stopped or killed and restarted during a write stream: nothing missing") {
+  bool kill = false;
+  SUBCASE("stopped") {}
+  // SIGKILL: no graceful close; publishes in flight are never confirmed
+  SUBCASE("killed") {
+    kill = true;
+  }
+  CAPTURE(kill);
   MasterFixture f(kSchema, kModel, {"counter"});
   f.start_agent();
   std::atomic<int> written{0};
@@ -168,7 +175,11 @@ TEST_CASE("RabbitMQ stopped and restarted during a write stream: nothing missing
   Seen seen;
   collect(f.take(100000, 1s, 1s), seen);
   auto t0 = std::chrono::steady_clock::now();
-  stop_rabbitmq();
+  if (kill) {
+    kill_rabbitmq();
+  } else {
+    stop_rabbitmq();
+  }
   MESSAGE("broker stopped in " << std::chrono::duration_cast<std::chrono::milliseconds>(
                                       std::chrono::steady_clock::now() - t0)
                                       .count()

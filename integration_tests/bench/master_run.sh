@@ -187,6 +187,8 @@ events_of() {  # events the variant's capture wrote during the run ("" = it writ
     colarrays) val "SELECT coalesce(sum(cardinality(id_a)), 0) FROM bench.outbox_colarrays" ;;
     batch | batchnw | batchns) val "SELECT coalesce(sum(events), 0) FROM bench.outbox_batch" ;;
     rowtrg) val "SELECT count(*) FROM bench.naive_outbox" ;;
+    ctrgh) val "SELECT count(*) FROM bench.outbox_h" ;;
+    ctrgi) val "SELECT count(*) FROM bench.outbox_i" ;;
     *) echo "" ;;
   esac
 }
@@ -204,12 +206,25 @@ median() {  # median PRINTF_FORMAT: the median of the numbers on stdin, one a li
 median_of() {  # median_of "v1 v2 ..." -> median, or n/a
   tr ' ' '\n' <<< "$1" | sed '/^$/d;/n\/a/d' | median "%.0f"
 }
+c_trigger_ready() {  # builds bench/c_trigger/ctrg.c and creates the ctrgh and ctrgi tables
+  local inc
+  inc="$(pg_config --includedir-server 2>/dev/null || true)"
+  if [ -z "$inc" ] || [ ! -f "$inc/postgres.h" ]; then
+    echo "bench: the variants ctrgh and ctrgi build a C trigger and need the PostgreSQL" \
+         "server headers: apt-get install postgresql-server-dev-15" >&2
+    return 1
+  fi
+  gcc -O2 -fPIC -shared -I"$inc" -o "$OUT/ctrg.so" "$HERE/c_trigger/ctrg.c"
+  chmod a+rx "$OUT" "$OUT/ctrg.so"
+  sql -v so="$OUT/ctrg.so" -f "$HERE/sql/c_trigger.sql"
+}
 capture_db_ready() {
   if [ "${CAPTURE_DB_READY:-0}" = 1 ]; then DB="$base_url/bench_capture"; return 0; fi
   make_db bench_capture "$HERE/sql/capture_schema.sql"
   write_config "$OUT/capture.toml" bench_capture bench_capture bench.t_capture
   "$BIN/pgcqrs" --config "$OUT/capture.toml" migrate > "$OUT/capture-migrate.log" 2>&1
   sql -f "$HERE/sql/capture_probe.sql"
+  case " $VARIANTS " in *" ctrgh "* | *" ctrgi "*) c_trigger_ready ;; esac
   CAPTURE_DB_READY=1
 }
 
@@ -321,6 +336,8 @@ variant_title() {
     onerow) echo "its 1-row INSERT alone" ;;
     awake) echo "pgcqrs capture, agent polling (writers skip NOTIFY)" ;;
     notifyall) echo "pgcqrs capture, pg_notify at every commit (as before)" ;;
+    ctrgh) echo "C row trigger, outbox heap row only" ;;
+    ctrgi) echo "C row trigger, outbox heap row and index entry" ;;
     *) echo "$1" ;;
   esac
 }

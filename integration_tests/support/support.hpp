@@ -16,6 +16,8 @@ std::string amqp_url();
 
 // Stops / starts this run's RabbitMQ node, keeping its durable queues and messages.
 void stop_rabbitmq();
+// SIGKILL of the broker's VM: no graceful close of connections, unconfirmed publishes lost.
+void kill_rabbitmq();
 void start_rabbitmq();
 // Stops / starts this run's PostgreSQL, keeping its data.
 void stop_postgres();
