@@ -6,10 +6,13 @@
 #include <functional>
 #include <map>
 #include <stdexcept>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "common/error.hpp"
 #include "common/pg/error.hpp"
+#include "common/timestamp.hpp"
 
 namespace pgcqrs::replica {
 namespace {
@@ -111,14 +114,19 @@ std::string function_sql(const Target& target) {
 // Statement-level snapshot: the decisions are re-checked on the locked rows by the guards.
 // json, not jsonb, input: a third faster here, and a json column keeps its text.
 
-// `(SELECT t.cqrs_revision ...)` and `(SELECT ts.revision ...)` for key expression `key`.
-std::string lookups(const Target& target, const std::string& key) {
+// `(SELECT t.cqrs_revision ...) AS old_rev` and `(SELECT ts.revision ...) AS tomb_rev` for key
+// expression `key`; with `tomb_updated`, also the tombstone's time as `tomb_upd`.
+std::string lookups(const Target& target, const std::string& key, bool tomb_updated) {
   const std::string pk = quote_identifier(target.table.primary_key);
-  return "(SELECT t." + quote_identifier(std::string(kRevision)) + "::bigint FROM " +
-         table_sql(target) + " AS t WHERE t." + pk + " = " + key +
-         ") AS old_rev,\n"
-         "    (SELECT ts.revision FROM cqrs.tombstone AS ts WHERE ts.cqrs_id = $2 AND ts.pk = " +
-         key + "::text) AS tomb_rev";
+  const std::string tombstone =
+      " FROM cqrs.tombstone AS ts WHERE ts.cqrs_id = $2 AND ts.pk = " + key + "::text)";
+  std::string s = "(SELECT t." + quote_identifier(std::string(kRevision)) + "::bigint FROM " +
+                  table_sql(target) + " AS t WHERE t." + pk + " = " + key +
+                  ") AS old_rev,\n"
+                  "    (SELECT ts.revision" +
+                  tombstone + " AS tomb_rev";
+  if (tomb_updated) s += ",\n    (SELECT ts.updated" + tombstone + " AS tomb_upd";
+  return s;
 }
 
 // The column lists of a statement over rows that all carry `columns`: `defs` types the JSON
@@ -155,14 +163,39 @@ ColumnLists column_lists(const TableInfo& t, const std::vector<std::size_t>& col
 }
 
 // FROM items giving the elements of the JSON array $1 as rows `x(aliases)` typed by `defs`,
-// with their position `e.ord`. Not json_to_recordset: PostgreSQL 15's json_to_recordset is
-// quadratic in the array length when a column is json/jsonb (a 10,000-row array took 250 ms
-// against 6 ms for 1,000 rows); json_to_record per element is linear and types alike.
-std::string typed_rows(const std::string& defs, const std::string& aliases) {
-  std::string s = "json_array_elements($1::json) WITH ORDINALITY AS e(doc, ord),\n";
+// with their position `e.ord` and, with `updated`, the element's cqrs_updated `e.upd` (the
+// timestamptz[] $3, one element per row: the value parse_timestamp() gave, or NULL). Not
+// json_to_recordset: PostgreSQL 15's json_to_recordset is quadratic in the array length when a
+// column is json/jsonb (a 10,000-row array took 250 ms against 6 ms for 1,000 rows);
+// json_to_record per element is linear and types alike.
+std::string typed_rows(const std::string& defs, const std::string& aliases, bool updated = false) {
+  std::string s = updated ? "ROWS FROM (json_array_elements($1::json), unnest($3::timestamptz[]))"
+                            " WITH ORDINALITY AS e(doc, upd, ord),\n"
+                          : "json_array_elements($1::json) WITH ORDINALITY AS e(doc, ord),\n";
   s.append("        ROWS FROM (json_to_record(e.doc) AS (").append(defs).append(")) AS x(");
   s.append(aliases).append(")");
   return s;
+}
+
+// The condition under which a SAVE of `r` (with columns r.<rev> and r.upd, and tombstone
+// lookups tomb_rev and tomb_upd) may write: no tombstone, a revision above the tombstone's, or
+// (the master created the key again) a cqrs_updated not before the DELETE's. A tombstone
+// without a time (written before migration 0002) keeps the revision rule alone.
+std::string passes_tombstone(const std::string& r, const std::string& rev) {
+  return r + ".tomb_rev IS NULL OR " + r + ".tomb_rev < " + r + "." + rev + " OR " + r +
+         ".upd >= " + r + ".tomb_upd";
+}
+
+// True when a SAVE of `r` passed its tombstone by its time alone (a re-created key).
+std::string recreated(const std::string& r, const std::string& rev) {
+  return "coalesce(" + r + ".tomb_rev >= " + r + "." + rev + " AND " + r + ".upd >= " + r +
+         ".tomb_upd, false)";
+}
+
+// A timestamptz as microseconds since the epoch (exact; the text form would follow the
+// session's DateStyle and TimeZone).
+std::string epoch_us(const std::string& expr) {
+  return "(extract(epoch FROM " + expr + ") * 1000000)::bigint";
 }
 
 // SAVE (sync = false) or SYNC (sync = true) of rows that all carry `columns`.
@@ -175,9 +208,10 @@ std::string save_sql(const Target& target, const std::vector<std::size_t>& colum
   const ColumnLists l = column_lists(t, columns, key, "");
   const std::string pk = quote_identifier(t.primary_key);
   const std::string revision = quote_identifier(std::string(kRevision));
-  std::string sql = "WITH r AS MATERIALIZED (\n  SELECT x.*,\n    " + lookups(target, "x." + k);
-  sql += "\n  FROM (SELECT DISTINCT ON (x." + k + ") x.*, e.ord FROM " +
-         typed_rows(l.defs, l.aliases) + "\n        ORDER BY x." + k + ", x." + r +
+  std::string sql =
+      "WITH r AS MATERIALIZED (\n  SELECT x.*,\n    " + lookups(target, "x." + k, true);
+  sql += "\n  FROM (SELECT DISTINCT ON (x." + k + ") x.*, e.ord, e.upd FROM " +
+         typed_rows(l.defs, l.aliases, true) + "\n        ORDER BY x." + k + ", x." + r +
          " DESC, e.ord DESC) AS x\n),\n";
   if (sync) {
     sql +=
@@ -187,14 +221,12 @@ std::string save_sql(const Target& target, const std::vector<std::size_t>& colum
   }
   sql += "w AS (\n  INSERT INTO " + table_sql(target) + " AS t (" + l.names + ")\n  SELECT " +
          l.values + " FROM r\n";
-  if (!sync) sql += "  WHERE r.tomb_rev IS NULL OR r.tomb_rev < r." + r + "\n";
+  if (!sync) sql += "  WHERE " + passes_tombstone("r", r) + "\n";
   sql += "  ON CONFLICT (" + pk + ") DO UPDATE SET " + l.sets + "\n";
   if (!sync) sql += "  WHERE t." + revision + " < EXCLUDED." + revision + "\n";
   sql += "  RETURNING t." + pk + " AS k, (t.xmax = 0) AS inserted\n)\n";
-  sql +=
-      "SELECT r.ord, r.old_rev, r.tomb_rev, w.k IS NOT NULL, coalesce(w.inserted, false)\n"
-      "FROM r LEFT JOIN w ON w.k = r." +
-      k;
+  sql += "SELECT r.ord, r.old_rev, r.tomb_rev, w.k IS NOT NULL, coalesce(w.inserted, false), " +
+         recreated("r", r) + ", " + epoch_us("r.tomb_upd") + "\nFROM r LEFT JOIN w ON w.k = r." + k;
   return sql;
 }
 
@@ -210,12 +242,14 @@ std::string bulk_save_sql(const Target& target, const std::vector<std::size_t>& 
   const std::string revision = quote_identifier(std::string(kRevision));
   std::string sql = "WITH w AS (\n  INSERT INTO " + table_sql(target) + " AS t (" + l.names +
                     ")\n  SELECT " + l.values + "\n  FROM (SELECT DISTINCT ON (x." + k +
-                    ") x.*, e.ord FROM " + typed_rows(l.defs, l.aliases) + "\n        ORDER BY x." +
-                    k + ", x." + r + " DESC, e.ord DESC) AS x\n";
+                    ") x.*, e.ord, e.upd FROM " + typed_rows(l.defs, l.aliases, true) +
+                    "\n        ORDER BY x." + k + ", x." + r + " DESC, e.ord DESC) AS x\n";
+  // apply()'s tombstone rule: see passes_tombstone()
   sql +=
       "  WHERE NOT EXISTS (SELECT 1 FROM cqrs.tombstone AS ts WHERE ts.cqrs_id = $2 AND ts.pk = "
       "x." +
-      k + "::text AND ts.revision >= x." + r + ")\n";
+      k + "::text AND ts.revision >= x." + r +
+      " AND (ts.updated IS NULL OR x.upd IS NULL OR x.upd < ts.updated))\n";
   sql += "  ON CONFLICT (" + pk + ") DO UPDATE SET " + l.sets + "\n";
   sql += "  WHERE t." + revision + " < EXCLUDED." + revision + "\n";
   sql += "  RETURNING (t.xmax = 0) AS inserted\n)\n";
@@ -223,25 +257,29 @@ std::string bulk_save_sql(const Target& target, const std::vector<std::size_t>& 
   return sql;
 }
 
+// The tombstone of a key deleted more than once keeps the highest revision and the latest time
+// of its DELETEs (each its own maximum: a later DELETE of a re-created row has a lower revision
+// and a later time, and both must keep the late SAVEs of their own rows out).
 std::string delete_sql(const Target& target) {
   const TableInfo& t = target.table;
   const std::string pk = quote_identifier(t.primary_key);
   const std::string revision = quote_identifier(std::string(kRevision));
   const std::string type = t.column(t.primary_key)->type;
   const std::string table = table_sql(target);
-  return "WITH r AS MATERIALIZED (\n  SELECT x.*,\n    " + lookups(target, "x.k") +
+  return "WITH r AS MATERIALIZED (\n  SELECT x.*,\n    " + lookups(target, "x.k", false) +
          "\n  FROM (SELECT DISTINCT ON (k) * FROM ROWS FROM (json_to_recordset($1::json) AS (k " +
          type +
-         ", rev bigint)) WITH ORDINALITY AS x(k, rev, ord)\n"
+         ", rev bigint, upd timestamptz)) WITH ORDINALITY AS x(k, rev, upd, ord)\n"
          "        ORDER BY k, rev DESC, ord DESC) AS x\n),\n"
          "d AS (\n  DELETE FROM " +
          table + " AS t USING r WHERE t." + pk + " = r.k AND t." + revision +
          " <= r.rev RETURNING t." + pk +
          " AS k\n),\n"
-         "tomb AS (\n  INSERT INTO cqrs.tombstone AS ts (cqrs_id, pk, revision)\n"
-         "  SELECT $2, r.k::text, r.rev FROM r\n"
+         "tomb AS (\n  INSERT INTO cqrs.tombstone AS ts (cqrs_id, pk, revision, updated)\n"
+         "  SELECT $2, r.k::text, r.rev, r.upd FROM r\n"
          "  ON CONFLICT (cqrs_id, pk) DO UPDATE\n"
-         "  SET revision = greatest(ts.revision, EXCLUDED.revision), deleted_at = now()\n)\n"
+         "  SET revision = greatest(ts.revision, EXCLUDED.revision),\n"
+         "      updated = greatest(ts.updated, EXCLUDED.updated), deleted_at = now()\n)\n"
          "SELECT r.ord, r.old_rev, r.tomb_rev, d.k IS NOT NULL FROM r LEFT JOIN d ON d.k = r.k";
 }
 
@@ -318,13 +356,40 @@ pqxx::result exec_statement(pqxx::transaction_base& txn, const std::string& sql,
 
 // ---- parameters ------------------------------------------------------------------------
 
-// Appends `{"k":<key>,"rev":<revision>}`.
+// Appends `{"k":<key>,"rev":<revision>,"upd":"<cqrs_updated>"|null}`.
 void append_delete(std::string& out, const Row& row) {
   out += "{\"k\":";
   json::dump_to(out, row.pk);
   out += ",\"rev\":";
   out += std::to_string(row.revision);
+  out += ",\"upd\":";
+  if (row.updated) {
+    out += '"';
+    out += format_django(*row.updated);
+    out += '"';
+  } else {
+    out += "null";
+  }
   out += '}';
+}
+
+// The rows' cqrs_updated as a timestamptz[] literal, in the order of `which`: `{"<time>",NULL}`.
+std::string updated_array(std::span<const Row> rows, const std::vector<std::size_t>& which) {
+  std::string out;
+  out.reserve(which.size() * 36);
+  out += '{';
+  for (const std::size_t i : which) {
+    if (out.size() > 1) out += ',';
+    if (const auto& u = rows[i].updated) {
+      out += '"';
+      out += format_django(*u);
+      out += '"';
+    } else {
+      out += "NULL";
+    }
+  }
+  out += '}';
+  return out;
 }
 
 void append_call(std::string& out, const Row& row) {
@@ -358,6 +423,12 @@ std::optional<std::int64_t> opt_int(const pqxx::field& f) {
   return f.as<std::int64_t>();
 }
 
+// A field of epoch_us().
+std::optional<Timestamp> opt_time(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return Timestamp(std::chrono::microseconds(f.as<std::int64_t>()));
+}
+
 // The input index of a result row (1-based ordinality into `which`).
 std::size_t input_index(const pqxx::field& ord, const std::vector<std::size_t>& which) {
   return which.at(ord.as<std::size_t>() - 1);
@@ -370,8 +441,8 @@ void run_saves(pqxx::dbtransaction& txn, const Target& target, std::span<const R
                bool sync, std::vector<RowResult>& out) {
   const std::string param =
       json_array(rows, which, [](std::string& s, const Row& row) { json::dump_to(s, row.data); });
-  const pqxx::result res =
-      exec_statement(txn, save_sql(target, columns, sync), param, target.model.cqrs_id);
+  const pqxx::result res = exec_statement(txn, save_sql(target, columns, sync), param,
+                                          target.model.cqrs_id, updated_array(rows, which));
   for (const auto& rec : res) {
     const std::size_t i = input_index(rec[0], which);
     const Row& row = rows[i];
@@ -380,6 +451,8 @@ void run_saves(pqxx::dbtransaction& txn, const Target& target, std::span<const R
     r.tombstone_revision = opt_int(rec[2]);
     const bool written = rec[3].as<bool>();
     const bool inserted = rec[4].as<bool>();
+    r.recreated = !sync && rec[5].as<bool>();
+    r.tombstone_updated = opt_time(rec[6]);
     const auto stored = r.stored_revision;
     if (written) {
       r.outcome = inserted ? Outcome::kInserted : Outcome::kUpdated;
@@ -387,7 +460,8 @@ void run_saves(pqxx::dbtransaction& txn, const Target& target, std::span<const R
         if (!sync && row.revision > *stored + 1) r.lost = row.revision - *stored - 1;
         if (sync && row.revision < *stored) r.downgrade = true;
       }
-    } else if (!sync && r.tombstone_revision && *r.tombstone_revision >= row.revision) {
+    } else if (!sync && r.tombstone_revision && *r.tombstone_revision >= row.revision &&
+               !r.recreated) {
       r.outcome = Outcome::kSkippedDeleted;
     } else if (stored && *stored == row.revision) {
       r.outcome = Outcome::kSkippedDuplicate;
@@ -442,19 +516,30 @@ ApplyResult run_all(pqxx::dbtransaction& txn, const Target& target, std::span<co
     run_calls(txn, target, rows, out);
   } else {
     if (options.lock_keys) exec_statement(txn, kLockKeys, key_hashes(target, rows));
+    // DELETEs first: a key the rows delete and create again (Batch::newest_per_row() keeps
+    // both) must meet the DELETE's tombstone, not be deleted by it. Then the SAVEs and SYNCs in
+    // passes: a key's first one in the first pass, its second (Batch keeps the newest revision
+    // and then one written later, which the tombstone may let in where it stops the other) in
+    // the second; each pass by kind and column set.
     std::vector<std::size_t> deletes;
-    std::map<std::pair<bool, std::vector<std::size_t>>, std::vector<std::size_t>> saves;
+    using Kinds = std::map<std::pair<bool, std::vector<std::size_t>>, std::vector<std::size_t>>;
+    std::vector<Kinds> passes;
+    std::unordered_map<std::string_view, std::size_t> seen;  // pk_text -> SAVEs/SYNCs so far
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const Row& row = rows[i];
       if (row.signal == Signal::kDelete) {
         deletes.push_back(i);
       } else {
-        saves[{row.signal == Signal::kSync, row.columns}].push_back(i);
+        const std::size_t pass = seen[row.pk_text]++;
+        if (passes.size() <= pass) passes.resize(pass + 1);
+        passes[pass][{row.signal == Signal::kSync, row.columns}].push_back(i);
       }
     }
-    for (const auto& [kind, which] : saves)
-      run_saves(txn, target, rows, which, kind.second, kind.first, out);
     if (!deletes.empty()) run_deletes(txn, target, rows, deletes, out);
+    for (const Kinds& saves : passes) {
+      for (const auto& [kind, which] : saves)
+        run_saves(txn, target, rows, which, kind.second, kind.first, out);
+    }
   }
   ApplyResult result;
   result.rows.reserve(out.size());
@@ -667,8 +752,8 @@ BulkSaveResult save_bulk(pqxx::dbtransaction& txn, const Target& target,
     for (const auto& [columns, which] : sets) {
       const std::string param = json_array(
           rows, which, [](std::string& s, const Row& row) { json::dump_to(s, row.data); });
-      const pqxx::result res =
-          exec_statement(txn, bulk_save_sql(target, columns), param, target.model.cqrs_id);
+      const pqxx::result res = exec_statement(txn, bulk_save_sql(target, columns), param,
+                                              target.model.cqrs_id, updated_array(rows, which));
       const auto inserted = res[0][0].as<std::size_t>();
       const auto updated = res[0][1].as<std::size_t>();
       result.inserted += inserted;

@@ -23,7 +23,8 @@ enum class Outcome {
   kDeleteMissing,      // DELETE: no row; tombstone recorded (a late SAVE stays out)
   kSkippedOlder,       // SAVE: N < E; DELETE: N < E (the row is newer; tombstone recorded)
   kSkippedDuplicate,   // SAVE: N == E
-  kSkippedDeleted,     // SAVE: a tombstone with revision >= N: the row stays deleted
+  kSkippedDeleted,     // SAVE: a tombstone with revision >= N (and a time after the SAVE's
+                       // cqrs_updated, when it has one): the row stays deleted
   kSkippedSuperseded,  // another row of the same call had the same key value and won
   kCalled,             // apply_function model: the function ran (and did not return false)
   kFailed,             // apply_function returned false; apply_isolating: the row's MessageError
@@ -41,6 +42,12 @@ struct RowResult {
   std::optional<std::int64_t> stored_revision;
   // The key's tombstone revision before the statement, if it had one.
   std::optional<std::int64_t> tombstone_revision;
+  // SAVE: its tombstone's time (the latest DELETE's cqrs_updated), when it had one.
+  std::optional<Timestamp> tombstone_updated;
+  // SAVE: the tombstone's revision was >= N, but the SAVE's cqrs_updated was not before the
+  // tombstone's time: the master created the key again, and the SAVE was free to apply (it
+  // still met the stored row's revision guard).
+  bool recreated = false;
   // SAVE applied with N > E + 1: N - E - 1 revisions never seen (django-cqrs's "Lost or
   // filtered out N CQRS packages" warning). 0 otherwise.
   std::int64_t lost = 0;
@@ -83,18 +90,25 @@ struct ApplyOptions {
 // interpolates a value into SQL. The statements are prepared on txn's connection (named
 // pgcqrs_apply_<hash of the text>), so each is planned once per connection.
 //   SAVE   INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE stored revision < incoming, and
-//          not at all when the key has a tombstone with revision >= incoming.
+//          not at all when the key has a tombstone with revision >= incoming, unless the
+//          tombstone has a time and the SAVE's cqrs_updated (Row::updated) is not before it:
+//          a key the master deleted and created again (its revisions start at 0 again). The
+//          tombstone stays: it keeps the late SAVEs of the deleted row out of the new one.
 //   SYNC   the same without either guard (downgrades allowed, as django-cqrs); it also removes
 //          the key's tombstone: a SYNC says the master has the row.
 //   DELETE removes the row when stored revision <= incoming (an older DELETE does not remove
 //          a newer row; django-cqrs deletes regardless), and records the tombstone with the
-//          highest revision either way.
+//          highest revision and the latest cqrs_updated of the key's DELETEs either way.
+// DELETEs run before SAVEs and SYNCs, so that a key the rows delete and then create again
+// (Batch::newest_per_row() keeps both rows) ends up created; a key's second SAVE/SYNC row runs
+// after its first, in a statement of its own.
 // apply_function models: one call of the function per row, in order, in one statement:
 // fn(signal text, data jsonb, previous_data jsonb, meta jsonb); a `false` result fails the
 // row (kFailed), any other result (void, true, ...) counts as kCalled.
-// Rows should have distinct keys (Batch::newest_per_row()); key values that are equal only
-// once typed (1 and "01", a UUID in upper and lower case) are resolved here like Batch does,
-// the losers reported kSkippedSuperseded.
+// Rows should have distinct keys, but for the DELETE and the two SAVE/SYNC rows
+// Batch::newest_per_row() may keep for a key; key values that are equal only once typed (1 and
+// "01", a UUID in upper and lower case) are resolved here like Batch does, the losers reported
+// kSkippedSuperseded.
 //
 // Failures:
 //  - One row: the statements run inside a SAVEPOINT. A value the column cannot take (SQL
@@ -130,12 +144,12 @@ ApplyResult apply_isolating(pqxx::dbtransaction& txn, const Target& target,
 
 // cqrs_bulk_load's SAVE of many rows in one statement per column set: the guards of apply()'s
 // SAVE (a stored row is overwritten only by a newer revision; a key whose tombstone revision is
-// >= the incoming one stays out), typed the same way (json_to_recordset with the columns' types),
-// but no per-row outcome, so no join back to the input: linear in the rows where apply()'s
-// report costs more on 10,000-row calls. Rows with equal typed keys: the newest revision wins.
-// For table targets and SAVE rows only (std::logic_error otherwise). Errors as apply() with more
-// rows: pg::SqlError with the server's sqlstate, `txn` aborted (set a SAVEPOINT around it to
-// fall back to apply_isolating() on a data error).
+// >= the incoming one stays out unless the row was written after the DELETE), typed the same way
+// (json_to_recordset with the columns' types), but no per-row outcome, so no join back to the
+// input: linear in the rows where apply()'s report costs more on 10,000-row calls. Rows with equal
+// typed keys: the newest revision wins. For table targets and SAVE rows only (std::logic_error
+// otherwise). Errors as apply() with more rows: pg::SqlError with the server's sqlstate, `txn`
+// aborted (set a SAVEPOINT around it to fall back to apply_isolating() on a data error).
 struct BulkSaveResult {
   std::size_t inserted = 0;
   std::size_t updated = 0;

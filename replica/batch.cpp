@@ -37,6 +37,18 @@ std::int64_t revision_of(const Event& e) {
   return *rev;
 }
 
+// instance_data.cqrs_updated as a time; nullopt when absent, not a string or not a timestamp
+// (a SAVE's value still goes to its column, which decides whether it is acceptable).
+std::optional<Timestamp> updated_of(const Event& e) {
+  const auto text = e.updated();
+  if (!text) return std::nullopt;
+  try {
+    return parse_timestamp(*text);
+  } catch (const MessageError&) {
+    return std::nullopt;
+  }
+}
+
 void require_updated(const Event& e) {
   if (!e.instance_data.contains(kUpdated)) {
     fail(e, "instance_data: missing required key '" + std::string(kUpdated) + "'");
@@ -163,6 +175,7 @@ Row map_event(const Target& target, Event e, DeliveryRef delivery) {
   row.signal = e.signal;
   row.delivery = delivery;
   row.revision = revision_of(e);
+  row.updated = updated_of(e);
   if (e.signal == Signal::kDelete) {
     row.pk = delete_key(e);
     row.data = std::move(e.instance_data);
@@ -188,6 +201,10 @@ bool supersedes(const Row& later, const Row& earlier) noexcept {
   return signal_rank(later.signal) >= signal_rank(earlier.signal);
 }
 
+bool recreates(const Row& later, const Row& del) noexcept {
+  return later.updated && del.updated && *later.updated >= *del.updated;
+}
+
 std::size_t Plan::row_count() const noexcept {
   std::size_t n = 0;
   for (const auto& g : groups)
@@ -203,36 +220,137 @@ void Batch::add(const Target& target, Row row) {
   entries_.push_back({&target, std::move(row)});
 }
 
+namespace {
+
+// True when SAVE/SYNC `row`, older by revision than `newest`, was written after it: the only
+// way that happens on a master (clocks aside) is a row created again after a delete, and only
+// the tombstone in the database can tell whether `newest` is the deleted row's late SAVE.
+bool written_later(const Row& row, const Row& newest) noexcept {
+  return row.revision < newest.revision && row.updated && newest.updated &&
+         *row.updated > *newest.updated;
+}
+
+// What a key of a table model keeps so far, applied in this order: a DELETE; the SAVE/SYNC
+// that supersedes() the others and survived the DELETE (by a higher revision, or because it
+// recreates() the key); and a SAVE/SYNC written_later() than that one.
+struct Kept {
+  std::optional<Row> del;
+  std::optional<Row> save;
+  std::optional<Row> later;
+};
+
+}  // namespace
+
 Plan Batch::newest_per_row() {
   Plan plan;
   std::unordered_map<std::string, std::size_t> group_of;  // cqrs_id -> index in plan.groups
-  std::unordered_map<std::string, std::size_t> row_of;    // cqrs_id \0 pk -> index in its rows
-  row_of.reserve(entries_.size());
+  std::unordered_map<std::string, std::size_t> key_of;    // cqrs_id \0 pk -> index in its keys
+  std::vector<std::vector<Kept>> keys;                    // per group, by first arrival
+  key_of.reserve(entries_.size());
   for (auto& [target, row] : entries_) {
     const std::string& id = target->model.cqrs_id;
     const auto [g, new_group] = group_of.try_emplace(id, plan.groups.size());
-    if (new_group) plan.groups.push_back({target, {}});
-    auto& rows = plan.groups[g->second].rows;
+    if (new_group) {
+      plan.groups.push_back({target, {}});
+      keys.emplace_back();
+    }
     if (target->uses_function()) {
-      rows.push_back(std::move(row));
+      plan.groups[g->second].rows.push_back(std::move(row));
       continue;
     }
+    const auto lose = [&plan, &id](const Row& loser, const Row& winner) {
+      plan.superseded.push_back(
+          {loser.delivery, winner.delivery, id, loser.pk_text, loser.revision, loser.signal});
+    };
     std::string key = id;
     key += '\0';
     key += row.pk_text;
-    const auto [r, new_row] = row_of.try_emplace(std::move(key), rows.size());
-    if (new_row) {
-      rows.push_back(std::move(row));
+    auto& group_keys = keys[g->second];
+    const auto [k, new_key] = key_of.try_emplace(std::move(key), group_keys.size());
+    if (new_key) group_keys.emplace_back();
+    Kept& kept = group_keys[k->second];
+    if (row.signal == Signal::kDelete) {
+      if (kept.del) {
+        // the tombstone takes the highest revision and the latest time of the two
+        std::optional<Timestamp> updated = kept.del->updated;
+        if (row.updated && (!updated || *row.updated > *updated)) updated = row.updated;
+        if (supersedes(row, *kept.del)) {
+          lose(*kept.del, row);
+          kept.del = std::move(row);
+        } else {
+          lose(row, *kept.del);
+        }
+        kept.del->updated = updated;
+      } else if (kept.save && !supersedes(row, *kept.save)) {
+        // older than the kept SAVE/SYNC: pointless (a `later` one it would delete goes)
+        if (kept.later && supersedes(row, *kept.later)) {
+          lose(*kept.later, row);
+          kept.later.reset();
+        }
+        lose(row, *kept.save);
+        continue;
+      } else {
+        kept.del = std::move(row);
+      }
+      // the SAVEs/SYNCs kept before this DELETE are deleted by it unless they are newer
+      for (std::optional<Row>* r : {&kept.save, &kept.later}) {
+        if (*r && supersedes(*kept.del, **r)) {
+          lose(**r, *kept.del);
+          r->reset();
+        }
+      }
+      if (!kept.save && kept.later) {
+        kept.save = std::move(kept.later);
+        kept.later.reset();
+      }
       continue;
     }
-    Row& kept = rows[r->second];
-    const bool replace = supersedes(row, kept);
-    const Row& loser = replace ? kept : row;
-    plan.superseded.push_back({loser.delivery, replace ? row.delivery : kept.delivery, id,
-                               loser.pk_text, loser.revision, loser.signal});
-    if (replace) kept = std::move(row);
+    if (kept.del) {
+      if (supersedes(row, *kept.del)) {  // a higher revision: the DELETE is pointless
+        lose(*kept.del, row);
+        kept.del.reset();
+      } else if (!recreates(row, *kept.del)) {  // deleted by it (or stopped by its tombstone)
+        lose(row, *kept.del);
+        continue;
+      }
+    }
+    if (!kept.save) {
+      kept.save = std::move(row);
+      continue;
+    }
+    // the newest by revision, and of the others the one written last, if after it
+    std::optional<Row> other;
+    if (supersedes(row, *kept.save)) {
+      other = std::move(kept.save);
+      kept.save = std::move(row);
+    } else {
+      other = std::move(row);
+    }
+    for (std::optional<Row>* r : {&kept.later, &other}) {  // drop what is not written later
+      if (*r && !written_later(**r, *kept.save)) {
+        lose(**r, *kept.save);
+        r->reset();
+      }
+    }
+    if (kept.later && other) {  // two written later: the one written last (or the newer)
+      const bool other_wins =
+          *other->updated > *kept.later->updated ||
+          (*other->updated == *kept.later->updated && supersedes(*other, *kept.later));
+      if (other_wins) std::swap(kept.later, other);
+      lose(*other, *kept.later);
+    } else if (other) {
+      kept.later = std::move(other);
+    }
   }
   entries_.clear();
+  for (std::size_t gi = 0; gi < plan.groups.size(); ++gi) {
+    auto& rows = plan.groups[gi].rows;
+    for (Kept& kept : keys[gi]) {
+      if (kept.del) rows.push_back(std::move(*kept.del));  // first: the SAVE must see its tombstone
+      if (kept.save) rows.push_back(std::move(*kept.save));
+      if (kept.later) rows.push_back(std::move(*kept.later));
+    }
+  }
   // one fixed order of cqrs_ids, so that workers take their row locks in the same order
   std::stable_sort(plan.groups.begin(), plan.groups.end(), [](const Group& a, const Group& b) {
     return a.target->model.cqrs_id < b.target->model.cqrs_id;

@@ -3,12 +3,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/config.hpp"
 #include "common/event.hpp"
 #include "common/json.hpp"
+#include "common/timestamp.hpp"
 #include "replica/table_info.hpp"
 
 namespace pgcqrs::replica {
@@ -38,6 +40,10 @@ struct Row {
   json::Json pk;        // the primary key's JSON value (never null)
   std::string pk_text;  // its text: `42`, `abc` (a string unquoted); batch key and logs
   std::int64_t revision = 0;
+  // instance_data.cqrs_updated, parsed (parse_timestamp()); nullopt when absent or not a valid
+  // timestamp. A DELETE's is the time of the delete: it lets a SAVE of a key the master created
+  // again (at cqrs_revision 0) through the DELETE's tombstone (docs/replica.md, "Tombstones").
+  std::optional<Timestamp> updated;
   // SAVE/SYNC into a table: replica column -> value, only columns of the table, in the table's
   //   column order; always holds the primary key, cqrs_revision and cqrs_updated.
   // SAVE/SYNC with an apply_function: instance_data with its keys renamed by the mapping.
@@ -65,8 +71,15 @@ Row map_event(const Target& target, Event event, DeliveryRef delivery = 0);
 
 // True when `later` (arrived after `earlier`, same row) replaces it in a batch: a higher
 // revision wins; on equal revisions DELETE beats SYNC beats SAVE, and between equals the
-// later one wins (a redelivery).
+// later one wins (a redelivery). Batch::newest_per_row() adds one exception for a SAVE or SYNC
+// that follows a DELETE: see recreates().
 bool supersedes(const Row& later, const Row& earlier) noexcept;
+
+// True when SAVE or SYNC `later`, which arrived after DELETE `del` of the same key and does not
+// supersede() it, is a row the master created again after that delete: both carry cqrs_updated
+// and later's is not before del's (equal times: a delete and re-insert in one master
+// transaction). The database applies the same rule to a SAVE against a stored tombstone.
+bool recreates(const Row& later, const Row& del) noexcept;
 
 // A delivery whose event another event of the same batch made pointless. It is acked with the
 // batch and counted as skipped.
@@ -79,7 +92,9 @@ struct Superseded {
   Signal signal = Signal::kSave;
 };
 
-// The rows of one cqrs_id, one per primary key (apply_function models: every event, in order).
+// The rows of one cqrs_id, one per primary key, except that a key deleted and created again
+// may have up to three: a DELETE, then up to two SAVEs/SYNCs (newest_per_row()); apply_function
+// models: every event, in order.
 struct Group {
   const Target* target = nullptr;
   std::vector<Row> rows;
@@ -109,9 +124,20 @@ class Batch {
   void clear() noexcept { entries_.clear(); }
 
   // Keeps, per (cqrs_id, primary key), the row that supersedes() all others, in the place of
-  // that key's first event; lists the deliveries that lost. Rows of apply_function models are
-  // all kept, in arrival order: the function sees every event. Moves the rows into the plan:
-  // the batch is empty afterwards.
+  // that key's first event; lists the deliveries that lost. Two exceptions, for a key the master
+  // deleted and created again (its revisions start at 0 again; docs/replica.md, "Tombstones"):
+  //  - A SAVE/SYNC that arrives after the kept DELETE and recreates() it is kept too, right after
+  //    the DELETE: applied in that order, the DELETE leaves its tombstone and the new row passes
+  //    it, as if they had come in two batches. A DELETE that arrives after it wins again unless
+  //    the SAVE/SYNC has the higher revision.
+  //  - Of the SAVEs/SYNCs, the one that supersedes() the others is kept and, right after it, the
+  //    one written last if that is later than it with a lower revision (a late SAVE of a deleted
+  //    row and the new row's SAVE: only the tombstone knows which is which). apply() runs them
+  //    in two passes: a tombstone stops the first and lets the second in, or the stored row's
+  //    revision guard stops the second.
+  // Of several DELETEs, the one kept carries the latest cqrs_updated among them. Rows of
+  // apply_function models are all kept, in arrival order: the function sees every event. Moves
+  // the rows into the plan: the batch is empty afterwards.
   [[nodiscard]] Plan newest_per_row();
 
  private:

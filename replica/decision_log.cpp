@@ -3,7 +3,21 @@
 
 #include <fmt/format.h>
 
+#include "common/timestamp.hpp"
+
 namespace pgcqrs::replica {
+namespace {
+
+// `, cqrs_updated = <SAVE's time><relation><tombstone's time>` when the tombstone has a time
+// (a DELETE's cqrs_updated); empty otherwise (only the revision decided).
+std::string times(const Row& row, const RowResult& result, std::string_view relation) {
+  if (!result.tombstone_updated) return {};
+  return fmt::format(", cqrs_updated = {}{}{}",
+                     row.updated ? format_django(*row.updated) : std::string("unknown"), relation,
+                     format_django(*result.tombstone_updated));
+}
+
+}  // namespace
 
 std::vector<LogLine> decision_log(std::string_view cqrs_id, const Row& row, const RowResult& result,
                                   std::string_view correlation_id) {
@@ -37,8 +51,9 @@ std::vector<LogLine> decision_log(std::string_view cqrs_id, const Row& row, cons
       break;
     case Outcome::kSkippedDeleted:
       out.push_back({warn, fmt::format("CQRS SAVE after DELETE ignored: pk = {}, cqrs_revision = "
-                                       "{} / tombstone {} ({}).",
-                                       pk, n, result.tombstone_revision.value_or(0), cqrs_id)});
+                                       "{} / tombstone {}{} ({}).",
+                                       pk, n, result.tombstone_revision.value_or(0),
+                                       times(row, result, " is before the DELETE's "), cqrs_id)});
       break;
     case Outcome::kSkippedSuperseded:
     case Outcome::kFailed:
@@ -52,6 +67,13 @@ std::vector<LogLine> decision_log(std::string_view cqrs_id, const Row& row, cons
         out.push_back({warn, fmt::format("Lost or filtered out ({}) CQRS packages: pk = {}, "
                                          "cqrs_revision = {} ({})",
                                          static_cast<long long>(result.lost), pk, n, cqrs_id)});
+      }
+      if (result.recreated) {
+        out.push_back(
+            {debug, fmt::format("CQRS SAVE of a re-created key applied over a tombstone: "
+                                "pk = {}, cqrs_revision = {} / tombstone {}{} ({}).",
+                                pk, n, result.tombstone_revision.value_or(0),
+                                times(row, result, " is not before the DELETE's "), cqrs_id)});
       }
       if (result.downgrade) {
         out.push_back({warn, fmt::format("CQRS revision downgrade on sync: pk = {}, cqrs_revision "

@@ -179,18 +179,27 @@ DeletedDiffReport deleted_diff_replica(pqxx::connection& conn, const ReplicaConf
 namespace {
 
 // Deletes the keys of one line and records their tombstones, in one statement: $1 the keys as
-// a JSON array of their text forms, $2 the cqrs_id. Returns the rows deleted.
+// a JSON array of their text forms, $2 the cqrs_id. Returns the rows deleted. The tombstone's
+// time is one microsecond after the deleted row's cqrs_updated (when the table has that
+// column): the master deleted the row at some unknown time after it wrote what the replica
+// had, so a SAVE written after that (a row the master created again) passes the tombstone, and
+// the SAVEs the replica had already applied do not.
 std::string delete_sql(const ReplicaModel& m, const KeyedTable& t,
                        const std::function<std::string(const std::string&)>& quote) {
   const std::string pk = quote(t.info.primary_key);
+  const std::string updated = t.info.column("cqrs_updated") != nullptr
+                                  ? "t.cqrs_updated::timestamptz + interval '1 microsecond'"
+                                  : "NULL::timestamptz";
   return "WITH d AS (\n  DELETE FROM " + quote(m.table.schema) + "." + quote(m.table.name) +
          " AS t\n  WHERE t." + pk + " = ANY (ARRAY(SELECT k::" + t.key_type +
          " FROM json_array_elements_text($1::json) AS k))\n  RETURNING t." + pk +
-         "::text AS k, t.cqrs_revision::bigint AS rev\n),\n"
-         "tomb AS (\n  INSERT INTO cqrs.tombstone AS ts (cqrs_id, pk, revision)\n"
-         "  SELECT $2, d.k, d.rev FROM d\n"
+         "::text AS k, t.cqrs_revision::bigint AS rev, " + updated +
+         " AS upd\n),\n"
+         "tomb AS (\n  INSERT INTO cqrs.tombstone AS ts (cqrs_id, pk, revision, updated)\n"
+         "  SELECT $2, d.k, d.rev, d.upd FROM d\n"
          "  ON CONFLICT (cqrs_id, pk) DO UPDATE\n"
-         "  SET revision = greatest(ts.revision, EXCLUDED.revision), deleted_at = now()\n)\n"
+         "  SET revision = greatest(ts.revision, EXCLUDED.revision),\n"
+         "      updated = greatest(ts.updated, EXCLUDED.updated), deleted_at = now()\n)\n"
          "SELECT count(*) FROM d";
 }
 

@@ -65,9 +65,11 @@ struct DeletedSyncReport {
 // cqrs_id before the first comma; unknown: CommandError `Wrong CQRS ID: X!`), each further
 // line is a JSON array of primary keys, deleted with one statement per line in its own
 // transaction, without revision checks (django-cqrs: `filter(pk__in=...).delete()`).
-// Each deleted row leaves a tombstone in cqrs.tombstone at the row's own cqrs_revision (the
-// consumer's DELETE guard: a late SAVE or a redelivery with a revision up to that one cannot
-// bring the row back; a SYNC can, and tombstones are pruned after replica.tombstone_ttl).
+// Each deleted row leaves a tombstone in cqrs.tombstone at the row's own cqrs_revision and
+// one microsecond after its cqrs_updated (the consumer's DELETE guard: a late SAVE or a
+// redelivery with a revision up to that one cannot bring the row back unless it was written
+// after the row the replica had, as a row the master created again is; a SYNC can, and
+// tombstones are pruned after replica.tombstone_ttl).
 // A line that is not a pk array, or whose statement fails (a value the key's type refuses, a
 // foreign key), is reported on `err` with its line number and the reason, and the next line
 // is processed. Blank lines are skipped. Nothing is written to stdout.

@@ -9,6 +9,7 @@
 
 #include "common/error.hpp"
 #include "common/json.hpp"
+#include "common/timestamp.hpp"
 
 using namespace pgcqrs;
 using namespace pgcqrs::replica;
@@ -353,4 +354,138 @@ TEST_CASE("a bad event fails alone and leaves the batch as it was") {
                   MessageError);
   CHECK(b.size() == 1);
   CHECK(b.newest_per_row().row_count() == 1);
+}
+
+namespace {
+
+// `r` with cqrs_updated `time` (wire format).
+Row at(Row r, std::string_view time) {
+  r.updated = parse_timestamp(time);
+  return r;
+}
+
+constexpr std::string_view kT1 = "2026-11-22 02:05:11.439007+00:00";  // the DELETE
+constexpr std::string_view kT2 = "2026-11-22T02:05:12.000001Z";       // after it
+constexpr std::string_view kT0 = "2026-11-22 02:05:11.439006+00:00";  // 1 us before it
+
+// `signal:delivery` of each row of the plan's only group, and `delivery>by` of each loser.
+std::string show(const Plan& p) {
+  std::string out;
+  for (const auto& g : p.groups) {
+    for (const auto& r : g.rows) {
+      out += std::string(to_string(r.signal)) + ":" + std::to_string(r.delivery) + " ";
+    }
+  }
+  out += "|";
+  for (const auto& s : p.superseded)
+    out += " " + std::to_string(s.delivery) + ">" + std::to_string(s.by);
+  return out;
+}
+
+Plan plan_of(std::vector<Row> rows, const Target& t) {
+  Batch b;
+  for (auto& r : rows)
+    b.add(t, std::move(r));
+  return b.newest_per_row();
+}
+
+}  // namespace
+
+TEST_CASE("map_event parses cqrs_updated, a DELETE's too; an unreadable one is no time") {
+  const Target t = author_target();
+  const Row del = map_event(t, vector_event(18), 1);  // DELETE author 1
+  REQUIRE(del.updated);
+  CHECK(*del.updated == parse_timestamp("2026-11-22T02:05:11.439007Z"));
+  const Row save = map_event(t, vector_event(9), 2);
+  CHECK(save.updated == parse_timestamp("2026-11-22 02:05:11.061999+00:00"));
+  const Row odd = map_event(t, event(R"({"signal_type":"SAVE","cqrs_id":"author","instance_pk":5,
+      "instance_data":{"id":5,"cqrs_revision":1,"cqrs_updated":"yesterday"}})"),
+                            3);
+  CHECK_FALSE(odd.updated);
+  const Row bare = map_event(t, event(R"({"signal_type":"DELETE","cqrs_id":"author",
+      "instance_pk":5,"instance_data":{"id":5,"cqrs_revision":2}})"),
+                             4);
+  CHECK_FALSE(bare.updated);
+}
+
+TEST_CASE("recreates: the SAVE's cqrs_updated is not before the DELETE's; both must be known") {
+  const Row del = at(row(Signal::kDelete, 5, 1), kT1);
+  CHECK(recreates(at(row(Signal::kSave, 0, 2), kT2), del));
+  CHECK(recreates(at(row(Signal::kSave, 0, 2), kT1), del));  // one master transaction
+  CHECK(recreates(at(row(Signal::kSync, 0, 2), kT2), del));
+  CHECK_FALSE(recreates(at(row(Signal::kSave, 0, 2), kT0), del));
+  CHECK_FALSE(recreates(row(Signal::kSave, 0, 2), del));
+  CHECK_FALSE(recreates(at(row(Signal::kSave, 0, 2), kT2), row(Signal::kDelete, 5, 1)));
+}
+
+TEST_CASE("newest_per_row: a key deleted and created again keeps the DELETE, then the SAVE") {
+  const Target t = author_target();
+  const Row del = at(row(Signal::kDelete, 5, 1), kT1);
+  // re-created after the delete, or in the same master transaction: both rows, DELETE first
+  CHECK(show(plan_of({del, at(row(Signal::kSave, 0, 2), kT2)}, t)) == "DELETE:1 SAVE:2 |");
+  CHECK(show(plan_of({del, at(row(Signal::kSave, 0, 2), kT1)}, t)) == "DELETE:1 SAVE:2 |");
+  CHECK(show(plan_of({del, at(row(Signal::kSync, 0, 2), kT2)}, t)) == "DELETE:1 SYNC:2 |");
+  // a late SAVE of the deleted row (written before the DELETE) stays out, as before
+  CHECK(show(plan_of({del, at(row(Signal::kSave, 3, 2), kT0)}, t)) == "DELETE:1 | 2>1");
+  // no time on either side: the revision alone decides, as before
+  CHECK(show(plan_of({row(Signal::kDelete, 5, 1), at(row(Signal::kSave, 0, 2), kT2)}, t)) ==
+        "DELETE:1 | 2>1");
+  CHECK(show(plan_of({del, row(Signal::kSave, 0, 2)}, t)) == "DELETE:1 | 2>1");
+  // arrival order counts: a SAVE before the DELETE is deleted by it, whatever its time
+  CHECK(show(plan_of({at(row(Signal::kSave, 0, 2), kT2), del}, t)) == "DELETE:1 | 2>1");
+  // the new row's later SAVEs: the newest of them, after the DELETE
+  CHECK(show(plan_of({at(row(Signal::kSave, 4, 7), kT0), del, at(row(Signal::kSave, 0, 2), kT2),
+                      at(row(Signal::kSave, 1, 3), kT2), at(row(Signal::kSave, 0, 4), kT2)},
+                     t)) == "DELETE:1 SAVE:3 | 7>1 2>3 4>3");
+  // a revision above the DELETE's still makes the DELETE pointless
+  CHECK(show(plan_of({del, at(row(Signal::kSave, 6, 2), kT0)}, t)) == "SAVE:2 | 1>2");
+  // the re-created row deleted again in the same batch: one DELETE, with the latest time
+  const Plan again = plan_of({del, at(row(Signal::kSave, 0, 2), kT2),
+                              at(row(Signal::kDelete, 1, 3), "2026-11-22 02:05:13+00:00")},
+                             t);
+  CHECK(show(again) == "DELETE:1 | 3>1 2>1");
+  CHECK(again.groups[0].rows[0].revision == 5);
+  CHECK(again.groups[0].rows[0].updated == parse_timestamp("2026-11-22 02:05:13+00:00"));
+  // ... and created once more after that
+  CHECK(show(plan_of({del, at(row(Signal::kSave, 0, 2), kT2),
+                      at(row(Signal::kDelete, 1, 3), "2026-11-22 02:05:13+00:00"),
+                      at(row(Signal::kSave, 0, 4), "2026-11-22 02:05:13+00:00")},
+                     t)) == "DELETE:1 SAVE:4 | 3>1 2>1");
+  // other keys are not mixed in; each key keeps its first place
+  CHECK(show(plan_of(
+            {at(row(Signal::kSave, 0, 9, "9"), kT0), del, at(row(Signal::kSave, 0, 3), kT2)}, t)) ==
+        "SAVE:9 DELETE:1 SAVE:3 |");
+}
+
+TEST_CASE("newest_per_row: a SAVE written after the newest one, with a lower revision, is kept") {
+  const Target t = author_target();
+  constexpr std::string_view kT3 = "2026-11-22 02:05:13+00:00";
+  // a late SAVE of a deleted row (revision 19) and the new row's first SAVE, in either order:
+  // both, the newest revision first; the database's tombstone decides
+  CHECK(show(plan_of({at(row(Signal::kSave, 19, 1), kT0), at(row(Signal::kSave, 0, 2), kT2)}, t)) ==
+        "SAVE:1 SAVE:2 |");
+  CHECK(show(plan_of({at(row(Signal::kSave, 0, 2), kT2), at(row(Signal::kSave, 19, 1), kT0)}, t)) ==
+        "SAVE:1 SAVE:2 |");
+  // of several written later, the one written last
+  CHECK(show(plan_of({at(row(Signal::kSave, 19, 1), kT0), at(row(Signal::kSave, 0, 2), kT2),
+                      at(row(Signal::kSave, 1, 3), kT3)},
+                     t)) == "SAVE:1 SAVE:3 | 2>3");
+  // not written later (same time, or no time): the newest revision alone, as before
+  CHECK(show(plan_of({at(row(Signal::kSave, 1, 1), kT2), at(row(Signal::kSave, 0, 2), kT2)}, t)) ==
+        "SAVE:1 | 2>1");
+  CHECK(show(plan_of({row(Signal::kSave, 1, 1), at(row(Signal::kSave, 0, 2), kT2)}, t)) ==
+        "SAVE:1 | 2>1");
+  CHECK(show(plan_of({at(row(Signal::kSave, 2, 1), kT0), at(row(Signal::kSave, 3, 2), kT2)}, t)) ==
+        "SAVE:2 | 1>2");
+  // a DELETE arriving after both deletes the one it is not older than
+  CHECK(show(plan_of({at(row(Signal::kSave, 19, 1), kT0), at(row(Signal::kSave, 0, 2), kT2),
+                      at(row(Signal::kDelete, 5, 3), kT3)},
+                     t)) == "SAVE:1 | 2>3 3>1");
+  CHECK(show(plan_of({at(row(Signal::kSave, 4, 1), kT0), at(row(Signal::kSave, 0, 2), kT2),
+                      at(row(Signal::kDelete, 5, 3), kT3)},
+                     t)) == "DELETE:3 | 1>3 2>3");
+  // a SAVE above a DELETE's revision makes the DELETE pointless; one written later follows it
+  CHECK(show(plan_of({at(row(Signal::kDelete, 20, 1), kT1), at(row(Signal::kSave, 21, 2), kT0),
+                      at(row(Signal::kSave, 0, 3), kT2)},
+                     t)) == "SAVE:2 SAVE:3 | 1>2");
 }

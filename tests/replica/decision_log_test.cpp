@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include "common/timestamp.hpp"
+
 using namespace pgcqrs;
 using namespace pgcqrs::replica;
 
@@ -73,4 +75,33 @@ TEST_CASE("decision log: skips, gaps and downgrades in django-cqrs's words") {
   CHECK(decision_log("product", row(Signal::kSave, 2), result(Outcome::kSkippedSuperseded), "None")
             .empty());
   CHECK(decision_log("product", row(Signal::kSave, 2), result(Outcome::kFailed), "None").empty());
+}
+
+TEST_CASE("decision log: a tombstone with a time says why a SAVE stayed out or came in") {
+  Row save = row(Signal::kSave, 0);
+  save.updated = parse_timestamp("2024-05-01T11:59:00Z");
+  RowResult deleted = result(Outcome::kSkippedDeleted);
+  deleted.tombstone_revision = 4;
+  deleted.tombstone_updated = parse_timestamp("2024-05-01 12:00:00.5+00:00");
+  CHECK(show(decision_log("product", save, deleted, "None")) ==
+        "W CQRS SAVE after DELETE ignored: pk = 7, cqrs_revision = 0 / tombstone 4, cqrs_updated "
+        "= 2024-05-01 11:59:00+00:00 is before the DELETE's 2024-05-01 12:00:00.500000+00:00 "
+        "(product).\n");
+
+  save.updated = parse_timestamp("2024-05-01T12:00:00.5Z");
+  RowResult reborn = result(Outcome::kInserted);
+  reborn.tombstone_revision = 4;
+  reborn.tombstone_updated = parse_timestamp("2024-05-01 12:00:00.5+00:00");
+  reborn.recreated = true;
+  CHECK(show(decision_log("product", save, reborn, "None")) ==
+        "D CQRS SAVE of a re-created key applied over a tombstone: pk = 7, cqrs_revision = 0 / "
+        "tombstone 4, cqrs_updated = 2024-05-01 12:00:00.500000+00:00 is not before the DELETE's "
+        "2024-05-01 12:00:00.500000+00:00 (product).\n"
+        "D CQRS is applied: pk = 7 (product), correlation_id = None.\n");
+  // a SAVE over a tombstone that passes by its revision is not a re-creation: no extra line
+  RowResult newer = result(Outcome::kInserted);
+  newer.tombstone_revision = 4;
+  newer.tombstone_updated = reborn.tombstone_updated;
+  CHECK(show(decision_log("product", row(Signal::kSave, 5), newer, "None")) ==
+        "D CQRS is applied: pk = 7 (product), correlation_id = None.\n");
 }
