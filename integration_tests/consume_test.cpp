@@ -256,10 +256,18 @@ TEST_CASE("revision decisions one delivery at a time, with django-cqrs's log lin
   send("SAVE", 3, 0, "marker");
   expect(3, "marker@0");
   CHECK(author_state(f, 1) == "<none>");
-  CHECK(log_has(
-      c, "CQRS SAVE after DELETE ignored: pk = 1, cqrs_revision = 2 / tombstone 2 (author)."));
-  send("SAVE", 1, 3, "reborn");  // the master re-created it
-  expect(1, "reborn@3");
+  CHECK(log_has(c,
+                "CQRS SAVE after DELETE ignored: pk = 1, cqrs_revision = 2 / tombstone 2, "
+                "cqrs_updated = 2026-11-22 10:00:02.123456+00:00 is before the DELETE's "
+                "2026-11-22 10:00:02.623456+00:00 (author)."));
+  // the master creates the key again: revision 0, written after the delete
+  f.publish("author", event_body("SAVE", "author", 1, 0,
+                                 {{"name", "reborn"}, {"cqrs_updated", "2026-11-22 10:05:00Z"}}));
+  expect(1, "reborn@0");
+  send("SAVE", 1, 1, "late");  // the deleted row's SAVE, again: the new row stays
+  send("SAVE", 3, 1, "marker 2");
+  expect(3, "marker 2@1");
+  CHECK(author_state(f, 1) == "reborn@0");
 
   // duplicate deliveries of one message change nothing
   const std::string dup = event_body("SAVE", "author", 4, 1, {{"name", "dup"}});
@@ -268,6 +276,67 @@ TEST_CASE("revision decisions one delivery at a time, with django-cqrs's log lin
   CHECK(eventually([&] { return f.ready() == 0; }, 10s));
   CHECK(author_state(f, 4) == "dup@1");
   CHECK(c.running());
+}
+
+TEST_CASE("a key deleted and created again at revision 0 comes back, in one batch or several") {
+  // per key: the old row's SAVE (revision 0), its DELETE (revision 1, at `deleted`), then
+  const std::string deleted = updated_at(1, true);
+  struct Case {
+    int id;
+    std::string name, updated, expected;
+  };
+  const std::vector<Case> cases = {
+      {1, "new", "2026-11-22 10:00:05+00:00", "new@0"},             // the key created again
+      {2, "late", "2026-11-22T10:00:01.5Z", "<none>"},              // a late SAVE of the old row
+      {3, "replaced", deleted, "replaced@0"},                       // in the DELETE's transaction
+      {4, "old tombstone", "2026-11-22 10:00:05+00:00", "<none>"},  // tombstone without a time
+  };
+  const auto run = [&](const std::string& extra, bool one_batch) {
+    ReplicaFixture f(kReadModels, kModels, extra);
+    std::vector<std::pair<std::string, std::string>> messages;
+    for (const Case& k : cases) {
+      if (k.id == 4) continue;
+      messages.emplace_back("author", event_body("SAVE", "author", k.id, 0, {{"name", "old"}}));
+      messages.emplace_back("author", event_body("DELETE", "author", k.id, 1));
+      messages.emplace_back("author", event_body("SAVE", "author", k.id, 0,
+                                                 {{"name", k.name}, {"cqrs_updated", k.updated}}));
+    }
+    // as pgcqrs before migration 0002 left it
+    f.sql("INSERT INTO cqrs.tombstone (cqrs_id, pk, revision) VALUES ('author', '4', 1)");
+    messages.emplace_back(
+        "author", event_body("SAVE", "author", 4, 0,
+                             {{"name", cases[3].name}, {"cqrs_updated", cases[3].updated}}));
+    messages.emplace_back("author", event_body("SAVE", "author", 9, 0, {{"name", "marker"}}));
+    Process* c = nullptr;
+    if (!one_batch) c = &f.start_consumer();
+    f.publish(messages);
+    if (one_batch) c = &f.start_consumer();
+    REQUIRE(eventually([&] { return author_state(f, 9) == "marker@0"; }, 30s));
+    for (const Case& k : cases) {
+      CAPTURE(k.id);
+      CHECK(author_state(f, k.id) == k.expected);
+    }
+    CHECK(f.rows("SELECT pk, revision::text, coalesce(updated::text, '-') FROM cqrs.tombstone "
+                 "ORDER BY pk") == Rows{{"1", "1", "2026-11-22 10:00:01.623456+00"},
+                                        {"2", "1", "2026-11-22 10:00:01.623456+00"},
+                                        {"3", "1", "2026-11-22 10:00:01.623456+00"},
+                                        {"4", "1", "-"}});
+    if (one_batch) {
+      MESSAGE("batches: " << f.metric("pgcqrs_replica_batch_size_count"));
+    } else {
+      CHECK(log_has(*c,
+                    "CQRS SAVE after DELETE ignored: pk = 2, cqrs_revision = 0 / tombstone 1, "
+                    "cqrs_updated = 2026-11-22 10:00:01.500000+00:00 is before the DELETE's "
+                    "2026-11-22 10:00:01.623456+00:00 (author)."));
+    }
+    CHECK(c->running());
+  };
+  SUBCASE("one delivery per batch") {
+    run("batch_size = 1\nprefetch = 1\n", false);
+  }
+  SUBCASE("all in one batch") {
+    run("", true);
+  }
 }
 
 TEST_CASE("10,000 events over 1,000 rows, shuffled: the table is the newest state") {

@@ -190,18 +190,26 @@ TEST_CASE(
   CHECK(again.rc == 0);
   CHECK(again.err == "Done!\n0 instance(s) deleted.\n");
 
-  // a late SAVE at or below the tombstone's revision stays out; a newer one and a SYNC apply
+  // the tombstones' time is just after the deleted rows' cqrs_updated
+  CHECK(p.replica.scalar("SELECT count(*) FROM cqrs.tombstone WHERE updated > now() - interval "
+                         "'1 hour' AND updated <= now() + interval '1 microsecond'") == "3");
+
+  // a late SAVE at or below the tombstone's revision stays out; a newer one and a SYNC apply,
+  // and so does a row the master created again after the delete (revision 0, a later time)
   Process& consumer = p.replica.start_consumer();
   p.replica.publish({
       {"author", event_body("SAVE", "author", 9, 19, {{"name", "late"}})},
       {"author", event_body("SAVE", "author", 3, 12, {{"name", "older"}})},
       {"author", event_body("SYNC", "author", 10, 20, {{"name", "synced"}})},
+      {"author", event_body("SAVE", "author", 9, 0,
+                            {{"name", "created again"}, {"cqrs_updated", "2099-01-01T00:00:00Z"}})},
       {"author", event_body("SAVE", "author", 11, 0, {{"name", "marker"}})},
   });
-  CHECK(eventually([&] { return p.replica.scalar("SELECT count(*) FROM reads.writer") == "9"; },
+  CHECK(eventually([&] { return p.replica.scalar("SELECT count(*) FROM reads.writer") == "10"; },
                    30s));
   CHECK(p.replica.rows("SELECT writer_id, name FROM reads.writer WHERE writer_id > 8 OR "
-                       "writer_id = 3 ORDER BY 1") == Rows{{"10", "synced"}, {"11", "marker"}});
+                       "writer_id = 3 ORDER BY 1") ==
+        Rows{{"9", "created again"}, {"10", "synced"}, {"11", "marker"}});
   consumer.signal(SIGTERM);
   CHECK(consumer.wait(30s) == 0);
 }

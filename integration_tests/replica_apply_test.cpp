@@ -19,6 +19,7 @@
 #include "common/json.hpp"
 #include "common/pg/error.hpp"
 #include "common/pg/pqxx.hpp"
+#include "common/timestamp.hpp"
 #include "replica/applier.hpp"
 #include "replica/batch.hpp"
 #include "replica/install.hpp"
@@ -164,7 +165,17 @@ std::vector<Event> vector_events() {
   return out;
 }
 
-// A SAVE/SYNC of `cqrs_id` row `id` at `revision` with `fields`.
+// cqrs_updated as a master that writes each revision of a row after the one before gives it:
+// revision N at 10:00:00 + N s, a DELETE (revision N = last SAVE's + 1) half a second later than
+// a SAVE of its revision would be. So a SAVE is after a DELETE exactly when its revision is
+// higher, unless a test sets cqrs_updated itself (a row the master created again).
+std::string updated_at(std::int64_t revision, bool is_delete = false) {
+  Timestamp t = parse_timestamp("2026-11-22 10:00:00+00:00") + std::chrono::seconds(revision);
+  if (is_delete) t += std::chrono::milliseconds(500);
+  return format_django(t);
+}
+
+// A SAVE/SYNC of `cqrs_id` row `id` at `revision` with `fields` (which may set cqrs_updated).
 Event save(std::string cqrs_id, Json id, std::int64_t revision, Json fields = Json::object(),
            Signal signal = Signal::kSave) {
   Event e;
@@ -174,7 +185,7 @@ Event save(std::string cqrs_id, Json id, std::int64_t revision, Json fields = Js
   e.instance_data = Json::object();
   e.instance_data["id"] = id;
   e.instance_data["cqrs_revision"] = revision;
-  e.instance_data["cqrs_updated"] = "2026-11-22 10:00:00+00:00";
+  e.instance_data["cqrs_updated"] = updated_at(revision);
   for (const auto& [k, v] : fields.items())
     e.instance_data[k] = v;
   return e;
@@ -184,13 +195,14 @@ Event sync(std::string cqrs_id, Json id, std::int64_t revision, Json fields = Js
   return save(std::move(cqrs_id), std::move(id), revision, std::move(fields), Signal::kSync);
 }
 
-Event del(std::string cqrs_id, Json id, std::int64_t revision) {
+// A DELETE at `revision`, deleted at `updated` (default: updated_at(revision, true)).
+Event del(std::string cqrs_id, Json id, std::int64_t revision, std::string updated = "") {
   Event e;
   e.signal = Signal::kDelete;
   e.cqrs_id = std::move(cqrs_id);
   e.instance_pk = id;
-  e.instance_data = {
-      {"id", id}, {"cqrs_revision", revision}, {"cqrs_updated", "2026-11-22 10:00:00+00:00"}};
+  if (updated.empty()) updated = updated_at(revision, true);
+  e.instance_data = {{"id", id}, {"cqrs_revision", revision}, {"cqrs_updated", updated}};
   return e;
 }
 
@@ -273,20 +285,23 @@ TEST_CASE("install: migrations once, every model checked, dry run changes nothin
     pqxx::work txn(conn);
     CHECK_THROWS_WITH_AS(require_schema(txn),
                          "replica database: schema cqrs is not up to date (pending "
-                         "0001_tombstone.sql); run `pgcqrs migrate` first",
+                         "0001_tombstone.sql, 0002_tombstone_updated.sql); run `pgcqrs migrate` "
+                         "first",
                          ConfigError);
   }
+  const std::vector<std::string> all{"0001_tombstone.sql", "0002_tombstone_updated.sql"};
   const InstallReport dry = install_replica(conn, vector_config(), true);
-  CHECK(dry.migrations == std::vector<std::string>{"0001_tombstone.sql"});
+  CHECK(dry.migrations == all);
   CHECK(dry.models == std::vector<std::string>{"author", "product"});
-  REQUIRE(dry.ddl.size() == 1);
+  REQUIRE(dry.ddl.size() == 2);
   CHECK(dry.ddl[0].find("CREATE TABLE cqrs.tombstone") != std::string::npos);
+  CHECK(dry.ddl[1].find("ADD COLUMN updated timestamptz") != std::string::npos);
   {
     pqxx::work txn(conn);
     CHECK(txn.exec1("SELECT to_regclass('cqrs.tombstone') IS NULL")[0].as<bool>());
   }
   const InstallReport first = install_replica(conn, vector_config(), false);
-  CHECK(first.migrations == std::vector<std::string>{"0001_tombstone.sql"});
+  CHECK(first.migrations == all);
   CHECK(first.models == std::vector<std::string>{"author", "product"});
   const InstallReport again = install_replica(conn, vector_config(), false);
   CHECK(again.migrations.empty());
@@ -452,16 +467,33 @@ TEST_CASE("revision decisions: older, equal, gap, SYNC downgrade, deletes and to
   CHECK(res.tombstone_revision == 2);
   CHECK(r.apply_one(author(1, 2, "late too")).outcome == Outcome::kSkippedDeleted);
   CHECK(name_rev(1) == "<none>");
-  // a newer SAVE (the master re-created the row) comes back
-  res = r.apply_one(author(1, 3, "reborn"));
+  // the master creates the key again: the new row starts at revision 0, written after the
+  // DELETE, and comes back over the tombstone, which stays
+  const auto at = [](const std::string& time, const std::string& name) {
+    return Json{{"name", name}, {"cqrs_updated", time}};
+  };
+  res = r.apply_one(save("author", 1, 0, at("2026-11-22 10:05:00+00:00", "reborn")));
   CHECK(res.outcome == Outcome::kInserted);
+  CHECK(res.recreated);
   CHECK(res.tombstone_revision == 2);
-  CHECK(name_rev(1) == "reborn@3");
+  CHECK(res.tombstone_updated == parse_timestamp(updated_at(2, true)));
+  CHECK(name_rev(1) == "reborn@0");
+  // a late SAVE of the deleted row (written before the DELETE) does not overwrite the new one
+  res = r.apply_one(author(1, 1, "late again"));
+  CHECK(res.outcome == Outcome::kSkippedDeleted);
+  CHECK(name_rev(1) == "reborn@0");
+  // the new row's own SAVEs apply as usual
+  for (int rev = 1; rev <= 3; ++rev) {
+    const std::string time = "2026-11-22 10:0" + std::to_string(5 + rev) + ":00+00:00";
+    res = r.apply_one(save("author", 1, rev, at(time, "reborn " + std::to_string(rev))));
+    CHECK(res.outcome == Outcome::kUpdated);
+  }
+  CHECK(name_rev(1) == "reborn 3@3");
 
   // a DELETE older than the row does not remove it; the tombstone keeps the highest revision
   res = r.apply_one(del("author", 1, 2));
   CHECK(res.outcome == Outcome::kSkippedOlder);
-  CHECK(name_rev(1) == "reborn@3");
+  CHECK(name_rev(1) == "reborn 3@3");
   CHECK(r.value("SELECT revision FROM cqrs.tombstone WHERE cqrs_id = 'author' AND pk = '1'") ==
         "2");
   CHECK(r.apply_one(del("author", 1, 9)).outcome == Outcome::kDeleted);
@@ -506,6 +538,176 @@ TEST_CASE("revision decisions: older, equal, gap, SYNC downgrade, deletes and to
   CHECK(two.inserted == 1);
   CHECK(two.skipped == 1);
   CHECK(name_rev(4) == "five@5");
+}
+
+TEST_CASE("a key the master deletes and creates again (revision 0, later time) comes back") {
+  Replica r;
+  const auto state = [&](int id) {
+    const auto rows = r.rows("SELECT name, cqrs_revision::text FROM reads.author WHERE id = " +
+                             std::to_string(id));
+    return rows.empty() ? std::string("<none>") : rows[0][0] + "@" + rows[0][1];
+  };
+  const auto tombstone = [&](int id) {
+    const auto rows = r.rows(
+        "SELECT revision::text, coalesce(updated::text, '<null>') FROM cqrs.tombstone WHERE "
+        "cqrs_id = 'author' AND pk = '" +
+        std::to_string(id) + "'");
+    return rows.empty() ? std::string("<none>") : rows[0][0] + " " + rows[0][1];
+  };
+  const auto saved = [](int id, std::int64_t rev, const std::string& time,
+                        const std::string& name) {
+    return save("author", id, rev, {{"name", name}, {"cqrs_updated", time}});
+  };
+  const std::string t0 = "2026-11-22 10:00:00.999999+00:00";  // before the DELETE
+  const std::string t1 = "2026-11-22 10:00:01+00:00";         // the DELETE
+  const std::string t2 = "2026-11-22 10:00:01.000001+00:00";  // after it
+
+  SUBCASE("separate batches") {
+    for (int id : {1, 2, 3})
+      r.apply_one(saved(id, 0, "2026-11-22 10:00:00+00:00", "old"));
+    for (int id : {1, 2, 3})
+      CHECK(r.apply_one(del("author", id, 1, t1)).outcome == Outcome::kDeleted);
+    CHECK(tombstone(1) == "1 2026-11-22 10:00:01+00");
+
+    RowResult res = r.apply_one(saved(1, 0, t2, "new"));  // created again after the delete
+    CHECK(res.outcome == Outcome::kInserted);
+    CHECK(res.recreated);
+    CHECK(state(1) == "new@0");
+    CHECK(tombstone(1) == "1 2026-11-22 10:00:01+00");  // kept: late SAVEs of the old row
+
+    res = r.apply_one(saved(2, 0, t0, "late"));  // the old row's SAVE, delivered late
+    CHECK(res.outcome == Outcome::kSkippedDeleted);
+    CHECK_FALSE(res.recreated);
+    CHECK(res.tombstone_updated == parse_timestamp(t1));
+    CHECK(state(2) == "<none>");
+
+    res = r.apply_one(saved(3, 0, t1, "replaced"));  // delete + insert in one transaction
+    CHECK(res.outcome == Outcome::kInserted);
+    CHECK(res.recreated);
+    CHECK(state(3) == "replaced@0");
+
+    // a late SAVE of the old row after the new one is in: stopped by the tombstone it kept
+    CHECK(r.apply_one(saved(1, 0, t0, "late")).outcome == Outcome::kSkippedDeleted);
+    CHECK(state(1) == "new@0");
+    // the new row goes on as usual
+    CHECK(r.apply_one(saved(1, 1, "2026-11-22 10:00:02+00:00", "new 1")).outcome ==
+          Outcome::kUpdated);
+    CHECK(state(1) == "new 1@1");
+  }
+
+  SUBCASE("one batch") {
+    for (int id : {1, 2, 3, 4})
+      r.apply_one(saved(id, 4, "2026-11-22 10:00:00+00:00", "old"));
+    Plan plan;
+    const auto results = r.apply_batch(
+        {del("author", 1, 5, t1), saved(1, 0, t2, "new"),         // created again
+         del("author", 2, 5, t1), saved(2, 0, t0, "late"),        // a late SAVE of the old row
+         del("author", 3, 5, t1), saved(3, 0, t1, "replaced"),    // one master transaction
+         saved(4, 0, t2, "too early"), del("author", 4, 5, t1)},  // the DELETE arrived last
+        &plan);
+    REQUIRE(results.size() == 6);
+    CHECK(plan.superseded.size() == 2);  // 2's late SAVE, 4's SAVE
+    CHECK(results[0].outcome == Outcome::kDeleted);
+    CHECK(results[1].outcome == Outcome::kInserted);
+    CHECK(results[1].recreated);
+    CHECK(state(1) == "new@0");
+    CHECK(state(2) == "<none>");
+    CHECK(state(3) == "replaced@0");
+    CHECK(state(4) == "<none>");
+    CHECK(tombstone(1) == "5 2026-11-22 10:00:01+00");
+    CHECK(tombstone(3) == "5 2026-11-22 10:00:01+00");
+  }
+
+  SUBCASE("the DELETE in an earlier batch, the old row's late SAVE and the new row's in one") {
+    for (int id : {1, 2, 3})
+      CHECK(r.apply_one(del("author", id, 5, t1)).outcome == Outcome::kDeleteMissing);
+    r.apply_one(saved(3, 0, t2, "new"));  // 3 is back already
+    Plan plan;
+    const auto results =
+        r.apply_batch({saved(1, 4, t0, "late"), saved(1, 0, t2, "new"), saved(2, 0, t2, "new"),
+                       saved(2, 4, t0, "late"), saved(3, 4, t0, "late"),
+                       saved(3, 1, "2026-11-22 10:00:02+00:00", "new 1")},
+                      &plan);
+    CHECK(plan.superseded.empty());
+    REQUIRE(results.size() == 6);
+    CHECK(results[0].outcome == Outcome::kSkippedDeleted);
+    CHECK(results[1].outcome == Outcome::kInserted);
+    CHECK(results[1].recreated);
+    CHECK(state(1) == "new@0");
+    CHECK(state(2) == "new@0");
+    CHECK(state(3) == "new 1@1");
+  }
+
+  SUBCASE("times compare as instants, whatever their spelling") {
+    CHECK(r.apply_one(del("author", 1, 3, "2026-11-22T10:00:00Z")).outcome ==
+          Outcome::kDeleteMissing);
+    CHECK(r.apply_one(del("author", 2, 3, "2026-11-22T10:00:00Z")).outcome ==
+          Outcome::kDeleteMissing);
+    // 09:30 UTC, though it sorts after the DELETE's text
+    CHECK(r.apply_one(saved(1, 0, "2026-11-22T11:30:00+02:00", "early")).outcome ==
+          Outcome::kSkippedDeleted);
+    // 10:00:00.5 UTC, though it sorts before it
+    CHECK(r.apply_one(saved(2, 0, "2026-11-22 09:00:00.5-01:00", "later")).outcome ==
+          Outcome::kInserted);
+    CHECK(state(1) == "<none>");
+    CHECK(state(2) == "later@0");
+  }
+
+  SUBCASE("a tombstone without a time (written before migration 0002) keeps the revision rule") {
+    CHECK(r.apply_one(del("author", 1, 3, t1)).outcome == Outcome::kDeleteMissing);
+    r.sql("UPDATE cqrs.tombstone SET updated = NULL");
+    RowResult res = r.apply_one(saved(1, 0, t2, "new"));
+    CHECK(res.outcome == Outcome::kSkippedDeleted);
+    CHECK_FALSE(res.tombstone_updated);
+    CHECK(state(1) == "<none>");
+    CHECK(r.apply_one(saved(1, 4, t2, "newer")).outcome == Outcome::kInserted);
+    CHECK(state(1) == "newer@4");
+    // a DELETE without cqrs_updated (not django-cqrs's) leaves none either
+    Event bare = del("author", 2, 3);
+    bare.instance_data.erase("cqrs_updated");
+    CHECK(r.apply_one(bare).outcome == Outcome::kDeleteMissing);
+    CHECK(tombstone(2) == "3 <null>");
+    CHECK(r.apply_one(saved(2, 0, t2, "new")).outcome == Outcome::kSkippedDeleted);
+    // a later DELETE with a time gives the tombstone one
+    CHECK(r.apply_one(del("author", 2, 2, t1)).outcome == Outcome::kDeleteMissing);
+    CHECK(tombstone(2) == "3 2026-11-22 10:00:01+00");
+  }
+
+  SUBCASE("deleted again: the tombstone keeps the highest revision and the latest time") {
+    const std::string t3 = "2026-11-22 10:00:03+00:00";
+    CHECK(r.apply_one(del("author", 1, 5, t1)).outcome == Outcome::kDeleteMissing);
+    CHECK(r.apply_one(saved(1, 0, t2, "second")).outcome == Outcome::kInserted);
+    CHECK(r.apply_one(del("author", 1, 1, t3)).outcome == Outcome::kDeleted);
+    CHECK(tombstone(1) == "5 2026-11-22 10:00:03+00");
+    // neither the first row's nor the second row's late SAVEs come back
+    CHECK(r.apply_one(saved(1, 4, t0, "first, late")).outcome == Outcome::kSkippedDeleted);
+    CHECK(r.apply_one(saved(1, 0, t2, "second, late")).outcome == Outcome::kSkippedDeleted);
+    // a third row does
+    CHECK(r.apply_one(saved(1, 0, "2026-11-22 10:00:04+00:00", "third")).outcome ==
+          Outcome::kInserted);
+    CHECK(state(1) == "third@0");
+    // an older DELETE arriving late does not move the time back
+    CHECK(r.apply_one(del("author", 7, 5, t3)).outcome == Outcome::kDeleteMissing);
+    CHECK(r.apply_one(del("author", 7, 4, t1)).outcome == Outcome::kDeleteMissing);
+    CHECK(tombstone(7) == "5 2026-11-22 10:00:03+00");
+  }
+
+  SUBCASE("bulk-load's guarded SAVE takes the same rule") {
+    CHECK(r.apply_one(del("author", 1, 3, t1)).outcome == Outcome::kDeleteMissing);
+    CHECK(r.apply_one(del("author", 2, 3, t1)).outcome == Outcome::kDeleteMissing);
+    r.apply_one(del("author", 3, 3, t1));
+    r.sql("UPDATE cqrs.tombstone SET updated = NULL WHERE pk = '3'");
+    const Target& t = r.target("author");
+    const std::vector<Row> rows{map_event(t, saved(1, 0, t2, "new"), 1),
+                                map_event(t, saved(2, 0, t0, "late"), 2),
+                                map_event(t, saved(3, 0, t2, "old tombstone"), 3)};
+    pqxx::work txn(r.conn);
+    const BulkSaveResult res = save_bulk(txn, t, rows);
+    txn.commit();
+    CHECK(res.inserted == 1);
+    CHECK(res.skipped == 2);
+    CHECK(r.rows("SELECT id::text, name FROM reads.author ORDER BY id") == Rows{{"1", "new"}});
+  }
 }
 
 TEST_CASE("concurrent workers: a DELETE and an older SAVE of one key never bring the row back") {

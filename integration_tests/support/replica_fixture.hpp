@@ -13,6 +13,7 @@
 #include "common/config.hpp"
 #include "common/json.hpp"
 #include "common/pg/pqxx.hpp"
+#include "common/timestamp.hpp"
 #include "common/topology.hpp"
 #include "replica/bindings.hpp"
 #include "replica/retry.hpp"
@@ -210,6 +211,20 @@ struct ReplicaFixture {
 };
 
 // A django-cqrs body: SAVE/SYNC/DELETE of `cqrs_id` row `pk` at `revision` with `fields`.
+// The cqrs_updated of test events, as a master that writes each revision of a row after the
+// one before gives it: revision N at 10:00:00.123456 + N s, and a DELETE (revision N = the last
+// SAVE's + 1) half a second later than a SAVE of its revision would be. So a SAVE is after a
+// DELETE exactly when its revision is higher, and the replica's tombstone time rule never
+// decides differently from the revision rule unless a test sets cqrs_updated itself (a row the
+// master created again: revision 0, later time).
+inline std::string updated_at(std::int64_t revision, bool is_delete = false) {
+  Timestamp t =
+      parse_timestamp("2026-11-22 10:00:00.123456+00:00") + std::chrono::seconds(revision);
+  if (is_delete) t += std::chrono::milliseconds(500);
+  return format_django(t);
+}
+
+// A message body; `fields` go into instance_data last, so they may replace cqrs_updated.
 inline std::string event_body(const std::string& signal, const std::string& cqrs_id,
                               const json::Json& pk, std::int64_t revision,
                               const json::Json& fields = json::Json::object(), int retries = 0,
@@ -217,7 +232,7 @@ inline std::string event_body(const std::string& signal, const std::string& cqrs
   json::Json data = json::Json::object();
   data["id"] = pk;
   data["cqrs_revision"] = revision;
-  data["cqrs_updated"] = "2026-11-22 10:00:00.123456+00:00";
+  data["cqrs_updated"] = updated_at(revision, signal == "DELETE");
   for (const auto& [k, v] : fields.items())
     data[k] = v;
   json::Json body = json::Json::object();
