@@ -193,8 +193,10 @@ void Agent::run_once() {
   // read ahead once half the window is free: each read also scans the ids at or below the
   // cursor (those in flight), so fewer, larger reads cost the database less per event
   const std::size_t min_read = std::max<std::size_t>(1, window / 2);
-  // ids at or below the cursor are the rows in flight or acked but not deleted (at most
-  // 2 windows + a delete batch) plus rows that committed late
+  // ids at or below the cursor are the rows in flight or acked but not deleted (about 2
+  // windows + a delete batch; more while a slow confirm holds the acked rows above it back,
+  // which stops the reads until it comes or confirm_timeout passes) plus rows that committed
+  // late
   const int below_limit = static_cast<int>(2 * window + options_.delete_batch + 64);
 
   OutboxConfirms confirms;  // published rows until they are deleted
@@ -291,6 +293,12 @@ void Agent::run_once() {
   // cqrs.outbox_failed with the reason, and publishing goes on with the next rows: retrying
   // it would fail again and hold up every row of the database behind it.
   const auto set_aside = [&](const OutboxRow& row, const std::string& why) {
+    {
+      // a row of a newer format is not malformed: this agent is older than the schema (an
+      // upgrade ran under it). Stop, exit 2, and leave the row to the new agent.
+      pqxx::nontransaction txn(db.conn());
+      pg::pending_migrations(txn, "master", migrations());
+    }
     outbox.park(row.id, why);
     m_.failed.inc();
     spdlog::error(
@@ -300,9 +308,9 @@ void Agent::run_once() {
         row.id, row.cqrs_id, row.signal, why);
   };
   std::vector<std::string> bodies;
-  // Publishes the events `rows` holds, in order; returns how many went out. The events of one
-  // outbox row (a batch row has many) are built before any is published: a row goes out
-  // whole or is set aside whole.
+  // Publishes the events `rows` holds, in order; returns how many it handled (went out, or
+  // were set aside: progress either way). The events of one outbox row (a batch row has many)
+  // are built before any is published: a row goes out whole or is set aside whole.
   const auto publish = [&](const std::vector<OutboxRow>& rows, Timestamp now) {
     std::size_t sent = 0;
     for (std::size_t i = 0; i < rows.size();) {
@@ -312,6 +320,7 @@ void Agent::run_once() {
       const OutboxRow& first = rows[i];
       if (first.error) {
         set_aside(first, *first.error);
+        sent += end - i;
         i = end;
         continue;
       }
@@ -321,6 +330,7 @@ void Agent::run_once() {
           bodies.push_back(build_body(rows[k], now, mc.message_ttl));
       } catch (const MessageError& e) {
         set_aside(first, e.what());
+        sent += end - i;
         i = end;
         continue;
       }

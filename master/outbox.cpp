@@ -41,14 +41,20 @@ constexpr const char* kLayout = "SELECT layout FROM cqrs.batch_layout WHERE key 
 
 constexpr const char* kRemove = "DELETE FROM cqrs.outbox WHERE id = ANY ($1::bigint[])";
 
-// cqrs.outbox_failed has cqrs.outbox's columns in its order, then the reason and the time
-// (migration 0005): the move is one statement, so the row is in exactly one of the two.
+// cqrs.outbox_failed has cqrs.outbox's columns, then the reason and the time (migration 0005):
+// the move is one statement, so the row is in exactly one of the two.
 constexpr const char* kPark = R"sql(
 WITH moved AS (DELETE FROM cqrs.outbox WHERE id = $1 RETURNING *)
-INSERT INTO cqrs.outbox_failed SELECT moved.*, $2, now() FROM moved
+INSERT INTO cqrs.outbox_failed (id, cqrs_id, signal, instance_pk, revision, updated, instance_data,
+                                previous_data, meta, correlation_id, created_at, batch,
+                                batch_layout, events, error, failed_at)
+SELECT id, cqrs_id, signal, instance_pk, revision, updated, instance_data, previous_data, meta,
+       correlation_id, created_at, batch, batch_layout, events, $2, now()
+FROM moved
 )sql";
 
-// Two probes of the primary key (and one heap fetch): constant cost at any backlog.
+// Two probes of the outbox's primary key (and one heap fetch): constant cost at any backlog;
+// and the rows set aside, which stay few (each is an error to act on).
 constexpr const char* kBacklog = R"sql(
 SELECT coalesce((SELECT max(id) FROM cqrs.outbox) - o.id + 1, 0),
        coalesce(extract(epoch FROM now() - o.created_at), 0)::float8,

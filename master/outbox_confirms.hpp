@@ -12,10 +12,11 @@ namespace pgcqrs::master {
 // Outbox rows from their publish to their deletion. A row (a batch row has many events) is
 // done when every one of its events is acked. A done row may be deleted only when no row with
 // a lower id is still unconfirmed: a nacked or lost publish is published again from the
-// outbox, and rows of higher ids that stayed there are published again after it, so a row's
-// events still reach the broker in revision order (a newer event of the same row always has a
-// higher id, docs/master.md). Deleting a higher done row first would let the older event of
-// the same row arrive after the newer one. Pure: no I/O, unit-tested without a broker.
+// outbox, and rows of higher ids that stayed there are published again after it (a newer
+// event of the same row always has a higher id, docs/master.md), so the last copy of a row's
+// events to reach the broker is its newest. Deleting a higher done row first would make the
+// older event the last one, and a replica without tombstones would end with the older state.
+// Pure: no I/O, unit-tested without a broker.
 class OutboxConfirms {
  public:
   // An event of outbox row `id` went out with delivery tag `tag`.
