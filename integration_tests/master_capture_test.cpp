@@ -5,6 +5,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <vector>
 
 #include <doctest/doctest.h>
 #include <httplib.h>
@@ -58,6 +59,21 @@ std::vector<std::string> keys_of(const json::Json& j) {
   for (const auto& [k, v] : j.items())
     keys.push_back(k);
   return keys;
+}
+
+// Rewrites the fixture's configuration file, which `f.pgcqrs` and agents started after read:
+// `master_extra` goes into [master], `models` follows.
+void rewrite_config(const MasterFixture& f, const std::string& master_extra,
+                    const std::string& models) {
+  write_temp_file(f.db.name() + ".toml", "[broker]\nurl = \"" + amqp_url() + "\"\nexchange = \"" +
+                                             f.exchange + "\"\n\n[master]\ndatabase = \"" +
+                                             f.db.url() + "\"\npoll_interval_ms = 200\n" +
+                                             master_extra + "\n" + models);
+}
+
+// `pgcqrs migrate` with the fixture's (rewritten) configuration: exit status, output in `out`.
+int migrate(const MasterFixture& f, std::string& out) {
+  return f.pgcqrs("migrate", &out);
 }
 
 }  // namespace
@@ -577,4 +593,28 @@ TEST_CASE("/metrics and /healthz of the agent report what it did") {
       },
       10s));
   CHECK(agent.log().find("returned by the broker: 312 NO_ROUTE") != std::string::npos);
+}
+
+TEST_CASE("partitioned tables and partitions are refused: their statement triggers miss writes") {
+  MasterFixture f(R"sql(
+CREATE TABLE parted (id integer PRIMARY KEY, v text) PARTITION BY RANGE (id);
+CREATE TABLE parted_low PARTITION OF parted FOR VALUES FROM (0) TO (100);
+CREATE TABLE plain (id integer PRIMARY KEY);
+)sql",
+                  "[[master.model]]\ncqrs_id = \"plain\"\ntable = \"plain\"\n", {"plain"});
+  std::string out;
+  rewrite_config(f, "", "[[master.model]]\ncqrs_id = \"p\"\ntable = \"parted\"\n");
+  CHECK(migrate(f, out) == 2);
+  CHECK(out ==
+        "pgcqrs: table \"public\".\"parted\": is a partitioned table; pgcqrs cannot capture it "
+        "(its statement triggers do not fire for writes aimed directly at a partition, whose "
+        "events would be lost); capture a plain table instead\n");
+  rewrite_config(f, "", "[[master.model]]\ncqrs_id = \"p\"\ntable = \"parted_low\"\n");
+  CHECK(migrate(f, out) == 2);
+  CHECK(out ==
+        "pgcqrs: table \"public\".\"parted_low\": is a partition of parted; pgcqrs cannot "
+        "capture it (its statement triggers do not fire for writes routed through the parent, "
+        "whose events would be lost); capture a plain table instead\n");
+  CHECK(f.scalar("SELECT count(*) FROM pg_trigger WHERE tgrelid IN ('parted'::regclass,"
+                 " 'parted_low'::regclass) AND NOT tgisinternal") == "0");
 }

@@ -13,7 +13,9 @@ SELECT c.relkind::text,
        CASE WHEN t.typtype = 'd' THEN bt.typname ELSE t.typname END::text,
        t.typcategory = 'A',
        coalesce(a.attnum = ANY (pk.indkey), false),
-       coalesce(pk.indnatts, 0)
+       coalesce(pk.indnatts, 0),
+       c.relispartition,
+       (SELECT i.inhparent::regclass::text FROM pg_inherits i WHERE i.inhrelid = c.oid LIMIT 1)
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -42,9 +44,25 @@ TableInfo describe_table(pqxx::transaction_base& txn, const QualifiedName& table
                       "the model's table key (mixed case needs quotes: 'public.\"Name\"')");
   }
   const std::string kind = r[0][0].as<std::string>();
-  if (kind != "r" && kind != "p") {
+  // Statement-level triggers (capture's insert, update and delete triggers) fire only on the
+  // table a statement names: a partitioned parent's do not fire for writes aimed directly at
+  // a partition, and a partition's do not fire for writes routed through its parent. Either way
+  // events would be lost without a word.
+  if (kind == "p") {
+    throw ConfigError(which +
+                      ": is a partitioned table; pgcqrs cannot capture it (its statement "
+                      "triggers do not fire for writes aimed directly at a partition, whose "
+                      "events would be lost); capture a plain table instead");
+  }
+  if (r[0][7].as<bool>()) {
+    throw ConfigError(which + ": is a partition of " + r[0][8].as<std::string>() +
+                      "; pgcqrs cannot capture it (its statement triggers do not fire for "
+                      "writes routed through the parent, whose events would be lost); "
+                      "capture a plain table instead");
+  }
+  if (kind != "r") {
     throw ConfigError(which + ": is not a table (relkind '" + kind +
-                      "'); only tables and partitioned tables can be captured");
+                      "'); only plain tables can be captured");
   }
   TableInfo info;
   info.table = table;

@@ -28,7 +28,8 @@ struct TableInfo {
 };
 
 // Reads the table's columns and primary key. Throws ConfigError naming the table when it does
-// not exist, is not a plain or partitioned table, has no primary key or a composite one.
+// not exist, is not a plain table (partitioned tables and partitions are refused: statement
+// triggers miss the writes aimed at the other level), has no primary key or a composite one.
 TableInfo describe_table(pqxx::transaction_base& txn, const QualifiedName& table);
 
 }  // namespace pgcqrs::master
