@@ -618,3 +618,51 @@ CREATE TABLE plain (id integer PRIMARY KEY);
   CHECK(f.scalar("SELECT count(*) FROM pg_trigger WHERE tgrelid IN ('parted'::regclass,"
                  " 'parted_low'::regclass) AND NOT tgisinternal") == "0");
 }
+
+TEST_CASE("existing cqrs_revision and cqrs_updated columns must have the types capture writes") {
+  MasterFixture f(R"sql(
+CREATE TABLE naive (id integer PRIMARY KEY, cqrs_revision integer NOT NULL,
+                    cqrs_updated timestamp NOT NULL);
+CREATE TABLE texty (id integer PRIMARY KEY, cqrs_revision text);
+CREATE TABLE wide (id integer PRIMARY KEY, cqrs_revision bigint NOT NULL DEFAULT 0,
+                   cqrs_updated timestamptz NOT NULL DEFAULT now());
+INSERT INTO naive VALUES (1, 3, '2024-05-01 12:00:00');
+)sql",
+                  "[[master.model]]\ncqrs_id = \"wide\"\ntable = \"wide\"\n", {"wide"});
+  const std::string wide = "[[master.model]]\ncqrs_id = \"wide\"\ntable = \"wide\"\n";
+  std::string out;
+  // a Django USE_TZ = False table
+  rewrite_config(f, "", wide + "[[master.model]]\ncqrs_id = \"naive\"\ntable = \"naive\"\n");
+  CHECK(migrate(f, out) == 2);
+  CHECK(out ==
+        "pgcqrs: master.model 'naive' (\"public\".\"naive\") table: column cqrs_updated is "
+        "timestamp without time zone (a Django USE_TZ = False table); it must be timestamptz: "
+        "a timestamp without time zone holds local times of no stated zone, which the triggers "
+        "would write and publish in each writing session's TimeZone. Convert it, naming the "
+        "zone its values were written in (Django's TIME_ZONE): ALTER TABLE "
+        "\"public\".\"naive\" ALTER COLUMN cqrs_updated TYPE timestamptz USING cqrs_updated AT "
+        "TIME ZONE 'UTC'\n");
+  CHECK(f.scalar("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'naive'::regclass") == "0");
+  // the ALTER the message gives makes it capturable
+  f.sql(
+      "ALTER TABLE \"public\".\"naive\" ALTER COLUMN cqrs_updated TYPE timestamptz USING"
+      " cqrs_updated AT TIME ZONE 'UTC'");
+  REQUIRE_MESSAGE(migrate(f, out) == 0, out);
+  CHECK(f.scalar("SELECT cqrs.django_ts(cqrs_updated) FROM naive") == "2024-05-01 12:00:00+00:00");
+
+  rewrite_config(f, "", wide + "[[master.model]]\ncqrs_id = \"texty\"\ntable = \"texty\"\n");
+  CHECK(migrate(f, out) == 2);
+  CHECK(out ==
+        "pgcqrs: master.model 'texty' (\"public\".\"texty\") table: column cqrs_revision is "
+        "text; it must be integer or bigint (the revision replicas compare): ALTER TABLE "
+        "\"public\".\"texty\" ALTER COLUMN cqrs_revision TYPE integer USING "
+        "cqrs_revision::integer\n");
+
+  // bigint revisions are fine
+  rewrite_config(f, "", wide);
+  f.start_agent();
+  f.sql("INSERT INTO wide (id) VALUES (1); UPDATE wide SET cqrs_revision = 3000000000;");
+  const auto msgs = f.take(2);
+  REQUIRE(msgs.size() == 2);
+  CHECK(json::dump(msgs[1]["instance_data"]["cqrs_revision"]) == "1");
+}

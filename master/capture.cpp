@@ -212,6 +212,39 @@ class Generator {
                         " (pgcqrs wraps generated function bodies in it)");
       }
     }
+    validate_cqrs_columns();
+  }
+
+  // Columns a django-cqrs master (or an earlier migrate) added must have the types the
+  // triggers write and the events carry.
+  void validate_cqrs_columns() const {
+    const std::string table = quoted(info_.table);
+    if (const Column* c = info_.column("cqrs_revision");
+        c != nullptr && (c->is_array || (c->base_type != "int4" && c->base_type != "int8"))) {
+      fail("table", "column cqrs_revision is " + c->type +
+                        "; it must be integer or bigint (the revision replicas compare): ALTER "
+                        "TABLE " +
+                        table +
+                        " ALTER COLUMN cqrs_revision TYPE integer USING cqrs_revision::integer");
+    }
+    if (const Column* c = info_.column("cqrs_updated");
+        c != nullptr && (c->is_array || c->base_type != "timestamptz")) {
+      std::string cause = "column cqrs_updated is " + c->type;
+      if (!c->is_array && c->base_type == "timestamp") {
+        // what Django creates with USE_TZ = False
+        cause +=
+            " (a Django USE_TZ = False table); it must be timestamptz: a timestamp without "
+            "time zone holds local times of no stated zone, which the triggers would write and "
+            "publish in each writing session's TimeZone. Convert it, naming the zone its "
+            "values were written in (Django's TIME_ZONE): ALTER TABLE " +
+            table +
+            " ALTER COLUMN cqrs_updated TYPE timestamptz USING cqrs_updated AT TIME ZONE 'UTC'";
+      } else {
+        cause += "; it must be timestamptz: ALTER TABLE " + table +
+                 " ALTER COLUMN cqrs_updated TYPE timestamptz";
+      }
+      fail("table", cause);
+    }
   }
 
   void select_fields() {

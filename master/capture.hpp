@@ -57,7 +57,8 @@ struct CaptureDdl {
 // DDL that (re)installs capture for `model` on the table described by `info`: adds the
 // cqrs_revision / cqrs_updated columns when missing, and creates or replaces the trigger
 // functions and triggers. Idempotent. Throws ConfigError naming the model and key when
-// `fields` / `tracked_fields` name unknown columns or SQL snippets contain the `$cqrs$` quote.
+// `fields` / `tracked_fields` name unknown columns, SQL snippets contain the `$cqrs$` quote, or
+// existing cqrs_revision / cqrs_updated columns have other types than the triggers write.
 CaptureDdl capture_ddl(const MasterModel& model, const TableInfo& info, const SqlQuoter& q);
 
 // DDL that removes what capture_ddl installed (the columns stay).
