@@ -373,12 +373,12 @@ std::string show(const Plan& p) {
   std::string out;
   for (const auto& g : p.groups) {
     for (const auto& r : g.rows) {
-      out += std::string(to_string(r.signal)) + ":" + std::to_string(r.delivery) + " ";
+      out.append(to_string(r.signal)).append(":").append(std::to_string(r.delivery)).append(" ");
     }
   }
   out += "|";
   for (const auto& s : p.superseded)
-    out += " " + std::to_string(s.delivery) + ">" + std::to_string(s.by);
+    out.append(" ").append(std::to_string(s.delivery)).append(">").append(std::to_string(s.by));
   return out;
 }
 
