@@ -69,6 +69,13 @@ std::string first_out_of_order(const Seen& seen) {
   return {};
 }
 
+// `rabbitmqctl -q <args>` against this run's broker; its exit status, its output in `out`.
+int rabbitmqctl(const std::string& args, std::string* out) {
+  return run_shell(". '" + std::string(std::getenv("PGCQRS_TEST_RMQ_BASE")) +
+                       "/env.sh' && rabbitmqctl -q " + args + " 2>&1",
+                   out);
+}
+
 // Drains the queue until `idle` passes without a message.
 void drain(MasterFixture& f, Seen& seen, std::chrono::milliseconds idle = 5s) {
   for (;;) {
@@ -449,10 +456,7 @@ TEST_CASE("broker blocked by a resource alarm: the outbox grows, nothing is drop
   REQUIRE(seen.size() == 1);
   auto ctl = [](const std::string& args) {
     std::string out;
-    const int rc = run_shell(". '" + std::string(std::getenv("PGCQRS_TEST_RMQ_BASE")) +
-                                 "/env.sh' && rabbitmqctl -q " + args + " 2>&1",
-                             &out);
-    REQUIRE_MESSAGE(rc == 0, out);
+    REQUIRE_MESSAGE(rabbitmqctl(args, &out) == 0, out);
   };
   ctl("set_vm_memory_high_watermark 0");
   f.sql("INSERT INTO counter SELECT g, 0 FROM generate_series(1, 500) g");
@@ -484,10 +488,7 @@ TEST_CASE("nacks from a full queue: everything is published again, each row ends
   MasterFixture f(kSchema, kModel, {"counter"});
   auto ctl = [](const std::string& args) {
     std::string out;
-    const int rc = run_shell(". '" + std::string(std::getenv("PGCQRS_TEST_RMQ_BASE")) +
-                                 "/env.sh' && rabbitmqctl -q " + args + " 2>&1",
-                             &out);
-    REQUIRE_MESSAGE(rc == 0, out);
+    REQUIRE_MESSAGE(rabbitmqctl(args, &out) == 0, out);
   };
   // the queue takes 10 messages; the broker nacks every publish to it beyond that
   ctl("set_policy pgcqrs-it-nack '^" + f.queue->queue() +
@@ -495,9 +496,7 @@ TEST_CASE("nacks from a full queue: everything is published again, each row ends
   struct ClearPolicy {  // also when a check below throws; never throws itself
     ~ClearPolicy() {
       std::string out;
-      run_shell(". '" + std::string(std::getenv("PGCQRS_TEST_RMQ_BASE")) +
-                    "/env.sh' && rabbitmqctl -q clear_policy pgcqrs-it-nack 2>&1",
-                &out);
+      rabbitmqctl("clear_policy pgcqrs-it-nack", &out);
     }
   } clear_policy;
   // 10 rows with 4 revisions each, one outbox row per event, a row's revisions interleaved
