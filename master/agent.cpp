@@ -312,7 +312,7 @@ void Agent::run_once() {
   // were set aside: progress either way). The events of one outbox row (a batch row has many)
   // are built before any is published: a row goes out whole or is set aside whole.
   const auto publish = [&](const std::vector<OutboxRow>& rows, Timestamp now) {
-    std::size_t sent = 0;
+    std::size_t handled = 0;
     for (std::size_t i = 0; i < rows.size();) {
       std::size_t end = i + 1;
       while (end < rows.size() && rows[end].id == rows[i].id)
@@ -320,7 +320,7 @@ void Agent::run_once() {
       const OutboxRow& first = rows[i];
       if (first.error) {
         set_aside(first, *first.error);
-        sent += end - i;
+        handled += end - i;
         i = end;
         continue;
       }
@@ -330,7 +330,7 @@ void Agent::run_once() {
           bodies.push_back(build_body(rows[k], now, mc.message_ttl));
       } catch (const MessageError& e) {
         set_aside(first, e.what());
-        sent += end - i;
+        handled += end - i;
         i = end;
         continue;
       }
@@ -345,11 +345,11 @@ void Agent::run_once() {
         confirms.published(ch.publish(config_.broker.exchange, row.cqrs_id, bodies[k - i], props),
                            row.id);
         m_.published.inc();
-        ++sent;
+        ++handled;
       }
       i = end;
     }
-    return sent;
+    return handled;
   };
 
   try {
