@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include <toml++/toml.h>
 
@@ -179,6 +180,24 @@ void check_cqrs_id(Reader& r, const std::string& id) {
   }
 }
 
+// PostgreSQL cuts identifiers at 63 bytes, and capture names a master model's functions
+// `<cqrs_id>__<what>` (master/capture.hpp function_name; the longest is `__serialize`): a
+// longer cqrs_id would give two models, or two functions of one model, the same name.
+constexpr std::size_t kMaxMasterCqrsIdBytes = 63 - std::string_view("__serialize").size();
+
+void check_master_cqrs_id(Reader& r, const std::string& id) {
+  if (id.size() > kMaxMasterCqrsIdBytes) {
+    std::string cause = "is ";
+    cause += std::to_string(id.size());
+    cause += " bytes long; a master model's cqrs_id may have at most ";
+    cause += std::to_string(kMaxMasterCqrsIdBytes);
+    cause +=
+        " (pgcqrs names its trigger functions <cqrs_id>__serialize and the like, and "
+        "PostgreSQL cuts names at 63 bytes); choose a shorter one";
+    r.fail(r.raw().get("cqrs_id"), "cqrs_id", cause);
+  }
+}
+
 HttpEndpoint read_http(Reader& r) {
   HttpEndpoint h;
   if (auto host = r.string("http_host")) {
@@ -219,6 +238,7 @@ MasterModel read_master_model(Reader& r) {
   MasterModel m;
   m.cqrs_id = r.required_string("cqrs_id", "set the entity name replicas subscribe to");
   check_cqrs_id(r, m.cqrs_id);
+  check_master_cqrs_id(r, m.cqrs_id);
   const std::string table =
       r.required_string("table", "set the tracked table, e.g. \"public.author\"");
   try {

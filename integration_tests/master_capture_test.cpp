@@ -595,6 +595,25 @@ TEST_CASE("/metrics and /healthz of the agent report what it did") {
   CHECK(agent.log().find("returned by the broker: 312 NO_ROUTE") != std::string::npos);
 }
 
+TEST_CASE("uninstall finds the functions of a cqrs_id too long for names (earlier versions)") {
+  MasterFixture f("CREATE TABLE old (id integer PRIMARY KEY);",
+                  "[[master.model]]\ncqrs_id = \"old\"\ntable = \"old\"\n", {"old"});
+  // as an earlier pgcqrs installed a 60-byte cqrs_id: PostgreSQL cut the names at 63 bytes
+  const std::string id(60, 'l');
+  f.sql("INSERT INTO cqrs.capture (cqrs_id, table_schema, table_name, config_hash) VALUES ('" + id +
+        "', 'public', 'old', 'x'); CREATE FUNCTION cqrs.\"" + id +
+        "__bump\"() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'; CREATE FUNCTION"
+        " cqrs.\"" +
+        id + "__serialize\"(pk integer) RETURNS json LANGUAGE sql AS 'SELECT NULL::json';");
+  const std::string left =
+      "SELECT string_agg(proname, ',' ORDER BY proname) FROM pg_proc WHERE"
+      " pronamespace = 'cqrs'::regnamespace AND proname LIKE 'lll%'";
+  CHECK(f.scalar(left) == id + "__b," + id + "__s");
+  std::string out;
+  REQUIRE(f.pgcqrs("master uninstall", &out) == 0);
+  CHECK(f.scalar(left).empty());
+}
+
 TEST_CASE("partitioned tables and partitions are refused: their statement triggers miss writes") {
   MasterFixture f(R"sql(
 CREATE TABLE parted (id integer PRIMARY KEY, v text) PARTITION BY RANGE (id);

@@ -177,6 +177,35 @@ TEST_CASE("config: constant meta becomes JSON; fields and tracked_fields are lis
   CHECK(m.meta_json->find("\"shop\"") != std::string::npos);
 }
 
+TEST_CASE("config: a master cqrs_id fits PostgreSQL's 63-byte names with its function suffix") {
+  const auto model = [](const std::string& id) {
+    return "[master]\ndatabase = \"x\"\n[[master.model]]\ncqrs_id = \"" + id +
+           "\"\ntable = \"t\"\n";
+  };
+  // <cqrs_id>__serialize, the longest function name, is 63 bytes
+  const std::string longest(52, 'a');
+  CHECK(parse_config(model(longest), "p.toml").master->models.at(0).cqrs_id == longest);
+  CHECK_THROWS_WITH_AS(parse_config(model(longest + "b"), "p.toml"),
+                       ("p.toml:4: master.model[0].cqrs_id = \"" + longest +
+                        "b\": is 53 bytes long; a master model's cqrs_id may have at most 52 "
+                        "(pgcqrs names its trigger functions <cqrs_id>__serialize and the like, "
+                        "and PostgreSQL cuts names at 63 bytes); choose a shorter one")
+                           .c_str(),
+                       ConfigError);
+  // bytes, not characters: 26 two-byte characters are 52 bytes
+  std::string accents;
+  for (int i = 0; i < 26; ++i)
+    accents += "\xc3\xa9";
+  CHECK_NOTHROW(parse_config(model(accents), "p.toml"));
+  CHECK_THROWS_AS(parse_config(model(accents + "x"), "p.toml"), ConfigError);
+  // replicas name nothing after the cqrs_id: a long one is theirs to consume
+  CHECK_NOTHROW(
+      parse_config("[replica]\ndatabase = \"x\"\nqueue = \"q\"\n[[replica.model]]\n"
+                   "cqrs_id = \"" +
+                       std::string(80, 'r') + "\"\ntable = \"t\"\n",
+                   "p.toml"));
+}
+
 TEST_CASE("config: load_config names a missing file and the ways to give one") {
   CHECK_THROWS_WITH_AS(pgcqrs::load_config("/nonexistent/pgcqrs.toml"),
                        "config file '/nonexistent/pgcqrs.toml': not found; pass --config FILE or "
