@@ -614,6 +614,70 @@ TEST_CASE("uninstall finds the functions of a cqrs_id too long for names (earlie
   CHECK(f.scalar(left).empty());
 }
 
+TEST_CASE(
+    "migrate checks filter, meta_sql and serializer against the table; a bad one installs "
+    "nothing") {
+  const std::string head = "[[master.model]]\ncqrs_id = \"book\"\ntable = \"book\"\n";
+  const std::string good_filter = "filter = \"published\"\n";
+  const std::string good_meta = "meta_sql = \"json_build_object('t', title)\"\n";
+  const std::string good_serializer =
+      "serializer = \"SELECT json_build_object('id', b.id, 't', b.title) FROM book b"
+      " WHERE b.id = $1\"\n";
+  MasterFixture f("CREATE TABLE book (id integer PRIMARY KEY, title text, published boolean);",
+                  head + good_filter + good_meta + good_serializer, {"book"});
+  // what is installed: the model's hash, the functions' code, the triggers
+  const auto installed = [&] {
+    return f.scalar(
+        "SELECT (SELECT config_hash FROM cqrs.capture WHERE cqrs_id = 'book') || ' ' ||"
+        " (SELECT string_agg(p.proname || ':' || md5(p.prosrc), ',' ORDER BY p.proname)"
+        "  FROM pg_proc p WHERE p.pronamespace = 'cqrs'::regnamespace) || ' ' ||"
+        " (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'book'::regclass AND NOT tgisinternal)");
+  };
+  const std::string before = installed();
+  const std::string prefix = "pgcqrs: master.model 'book' (\"public\".\"book\") ";
+  struct Bad {
+    std::string toml;
+    std::string message;
+  };
+  const std::vector<Bad> bad = {
+      {"filter = \"pubished\"\n" + good_meta + good_serializer,
+       "filter: the SQL fails on the table: column \"pubished\" does not exist"},
+      {"filter = \"title\"\n" + good_meta + good_serializer,
+       "filter: the SQL fails on the table: argument of WHERE must be type boolean, not type "
+       "text"},
+      {"filter = \"published AND length(title)\"\n" + good_meta + good_serializer,
+       "filter: the SQL fails on the table: argument of AND must be type boolean, not type "
+       "integer"},
+      {good_filter + "meta_sql = \"json_build_object('t', titel)\"\n" + good_serializer,
+       "meta_sql: the SQL fails on the table: column \"titel\" does not exist"},
+      {good_filter + "meta_sql = \"title + 1\"\n" + good_serializer,
+       "meta_sql: the SQL fails on the table: operator does not exist: text + integer"},
+      {good_filter + good_meta +
+           "serializer = \"SELECT json_build_object('id', b.id) FROM book b WHERE b.idd = $1\"\n",
+       "serializer: the SQL fails on the table: column b.idd does not exist"},
+      {good_filter + good_meta + "serializer = \"SELECT b.title FROM book b WHERE b.id = $1\"\n",
+       "serializer: the SQL fails on the table: return type mismatch in function declared to "
+       "return json"},
+      {"filter = \"published $cqrs$\"\n",
+       "filter: SQL must not contain the quote $cqrs$ (pgcqrs wraps generated function bodies "
+       "in it)"},
+  };
+  for (const auto& b : bad) {
+    CAPTURE(b.toml);
+    rewrite_config(f, "", head + b.toml);
+    std::string out;
+    CHECK(migrate(f, out) == 2);
+    CHECK(out == prefix + b.message + "\n");
+    CHECK(installed() == before);
+  }
+  // a check reads no row and leaves nothing behind: the good configuration is unchanged
+  f.sql("INSERT INTO book VALUES (1, 'a', true)");
+  rewrite_config(f, "", head + good_filter + good_meta + good_serializer);
+  std::string out;
+  REQUIRE(migrate(f, out) == 0);
+  CHECK(out == "master: schema cqrs is up to date\nmaster: capture unchanged for book\n");
+}
+
 TEST_CASE("partitioned tables and partitions are refused: their statement triggers miss writes") {
   MasterFixture f(R"sql(
 CREATE TABLE parted (id integer PRIMARY KEY, v text) PARTITION BY RANGE (id);
@@ -684,4 +748,57 @@ INSERT INTO naive VALUES (1, 3, '2024-05-01 12:00:00');
   const auto msgs = f.take(2);
   REQUIRE(msgs.size() == 2);
   CHECK(json::dump(msgs[1]["instance_data"]["cqrs_revision"]) == "1");
+}
+
+TEST_CASE("migrate --dry-run on a fresh database prints the DDL and installs nothing") {
+  TempDatabase db("m");
+  {
+    pqxx::connection c(db.url());
+    pqxx::nontransaction t(c);
+    t.exec("CREATE TABLE author (id integer PRIMARY KEY, name text)");
+  }
+  const auto config = [&](const std::string& filter) {
+    return write_temp_file(db.name() + ".toml",
+                           "[master]\ndatabase = \"" + db.url() +
+                               "\"\n[[master.model]]\ncqrs_id = \"author\"\ntable = \"author\"\n"
+                               // the columns migrate adds are there for the check
+                               "filter = \"" +
+                               filter +
+                               "\"\nmeta_sql = \"json_build_object('at', cqrs_updated)\"\n");
+  };
+  const auto nothing_installed = [&] {
+    pqxx::connection c(db.url());
+    pqxx::nontransaction t(c);
+    return t
+        .exec1(
+            "SELECT to_regnamespace('cqrs') IS NULL AND NOT EXISTS (SELECT FROM pg_trigger"
+            " WHERE tgrelid = 'author'::regclass) AND NOT EXISTS (SELECT FROM"
+            " information_schema.columns WHERE table_name = 'author' AND column_name LIKE"
+            " 'cqrs%')")[0]
+        .as<bool>();
+  };
+  const std::string good = config("cqrs_revision >= 0 AND name IS NOT NULL");
+  std::string out;
+  REQUIRE(run_shell(pgcqrs_binary() + " --config '" + good + "' migrate --dry-run 2>&1", &out) ==
+          0);
+  CHECK(out.find("-- migration 0001_outbox.sql\n") != std::string::npos);
+  CHECK(out.find("-- migration 0004_batch_layouts.sql\n") != std::string::npos);
+  CHECK(out.find("ALTER TABLE \"public\".\"author\" ADD COLUMN cqrs_revision integer NOT NULL"
+                 " DEFAULT 0;\n") != std::string::npos);
+  CHECK(out.find("CREATE TRIGGER \"cqrs_capture_insert\" AFTER INSERT ON \"public\".\"author\"") !=
+        std::string::npos);
+  CHECK(out.find("-- record capture of author;\n") != std::string::npos);
+  const std::string last = "-- dry run: nothing was changed\n";
+  CHECK(out.size() > last.size());
+  CHECK(out.substr(out.size() - last.size()) == last);
+  CHECK(nothing_installed());
+  // a bad filter on a fresh database: nothing of the migrations is kept either
+  const std::string bad = config("cqrs_revison >= 0");
+  CHECK(run_shell(pgcqrs_binary() + " --config '" + bad + "' migrate 2>&1", &out) == 2);
+  CHECK(out.find("filter: the SQL fails on the table: column \"cqrs_revison\" does not exist") !=
+        std::string::npos);
+  CHECK(nothing_installed());
+  REQUIRE(run_shell(pgcqrs_binary() + " --config '" + config("cqrs_revision >= 0") + "' migrate",
+                    &out) == 0);
+  CHECK_FALSE(nothing_installed());
 }

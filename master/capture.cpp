@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -173,6 +174,41 @@ class Generator {
     return out;
   }
 
+  // One query per SQL snippet of the model that PostgreSQL plans (and so checks: columns,
+  // types, a filter that is not boolean) without reading a row, over the row as the triggers
+  // see it: the table's columns, unqualified, under the alias `t`.
+  std::vector<SnippetCheck> checks() const {
+    const std::string table = q_.name(info_.table.schema) + "." + q_.name(info_.table.name);
+    std::string source = table;
+    if (!info_.has_revision || !info_.has_updated) {
+      // the columns the first migrate adds, which a snippet may read
+      source = "(SELECT x.*";
+      if (!info_.has_revision) source += ", 0::integer AS cqrs_revision";
+      if (!info_.has_updated) source += ", now() AS cqrs_updated";
+      source += " FROM " + table + " x)";
+    }
+    std::vector<SnippetCheck> out;
+    if (m_.filter) {
+      out.push_back({"filter", "SELECT FROM " + source + " t WHERE (" + *m_.filter + ") LIMIT 0"});
+    }
+    if (m_.meta_sql) {
+      out.push_back(
+          {"meta_sql", "SELECT to_json((" + *m_.meta_sql + ")) FROM " + source + " t LIMIT 0"});
+    }
+    if (m_.serializer) {
+      // CREATE FUNCTION of an SQL function parses and plans its body against the catalog
+      // (check_function_bodies) and checks that it returns json: the serializer is checked
+      // without running it. pg_temp: schema cqrs may not exist yet (migrate --dry-run).
+      out.push_back({"serializer",
+                     "SET LOCAL check_function_bodies = on; CREATE FUNCTION "
+                     "pg_temp.pgcqrs_check_serializer(pk " +
+                         pk_column().type + ") RETURNS json LANGUAGE sql STABLE AS " +
+                         std::string(kDollar) + "\n" + *m_.serializer + "\n" +
+                         std::string(kDollar)});
+    }
+    return out;
+  }
+
   RowSql row() const {
     RowSql r;
     r.from = rows(q_.name(info_.table.schema) + "." + q_.name(info_.table.name), false) + " n";
@@ -206,10 +242,12 @@ class Generator {
         fail("tracked_fields", "no column \"" + f + "\" in the table");
       }
     }
-    for (const auto* snippet : {&m_.filter, &m_.serializer, &m_.meta_sql}) {
+    const std::pair<const char*, const std::optional<std::string>*> snippets[] = {
+        {"filter", &m_.filter}, {"serializer", &m_.serializer}, {"meta_sql", &m_.meta_sql}};
+    for (const auto& [key, snippet] : snippets) {
       if (*snippet && snippet->value().find(kDollar) != std::string::npos) {
-        fail("SQL", "must not contain the quote " + std::string(kDollar) +
-                        " (pgcqrs wraps generated function bodies in it)");
+        fail(key, "SQL must not contain the quote " + std::string(kDollar) +
+                      " (pgcqrs wraps generated function bodies in it)");
       }
     }
     validate_cqrs_columns();
@@ -591,6 +629,11 @@ std::string function_name(const std::string& cqrs_id, std::string_view what) {
 
 CaptureDdl capture_ddl(const MasterModel& model, const TableInfo& info, const SqlQuoter& q) {
   return Generator(model, info, q).ddl();
+}
+
+std::vector<SnippetCheck> snippet_checks(const MasterModel& model, const TableInfo& info,
+                                         const SqlQuoter& q) {
+  return Generator(model, info, q).checks();
 }
 
 RowSql row_sql(const MasterModel& model, const TableInfo& info, const SqlQuoter& q) {

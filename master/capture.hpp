@@ -61,6 +61,17 @@ struct CaptureDdl {
 // existing cqrs_revision / cqrs_updated columns have other types than the triggers write.
 CaptureDdl capture_ddl(const MasterModel& model, const TableInfo& info, const SqlQuoter& q);
 
+// A check of one of the model's SQL snippets: `sql` makes PostgreSQL parse and plan the snippet
+// as the triggers use it (the row's columns unqualified, under the alias `t`) without reading
+// or changing a row; run it in a savepoint, and roll that back. `key` is the configuration key
+// of the snippet (filter, meta_sql, serializer).
+struct SnippetCheck {
+  std::string key;
+  std::string sql;
+};
+std::vector<SnippetCheck> snippet_checks(const MasterModel& model, const TableInfo& info,
+                                         const SqlQuoter& q);
+
 // DDL that removes what capture_ddl installed (the columns stay).
 std::vector<std::string> uncapture_ddl(const std::string& cqrs_id, const QualifiedName& table,
                                        const SqlQuoter& q);

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <set>
+#include <string_view>
 
 #include <spdlog/spdlog.h>
 
@@ -42,6 +43,35 @@ std::map<std::string, Installed> installed_captures(pqxx::transaction_base& txn)
   return out;
 }
 
+// PostgreSQL's primary message: the first line of libpqxx's text, without its severity.
+std::string primary_message(const pqxx::sql_error& e) {
+  std::string msg = e.what();
+  msg = msg.substr(0, msg.find('\n'));
+  for (const char* prefix : {"ERROR:  ", "FATAL:  "}) {
+    if (msg.rfind(prefix, 0) == 0) msg.erase(0, std::string_view(prefix).size());
+  }
+  return msg;
+}
+
+// A typo in a model's filter, meta_sql or serializer would otherwise fail only when the
+// application writes, and then fail every write to the table: plan each snippet against the
+// table now, in a savepoint that is rolled back, and refuse the configuration if one fails.
+// (A plain SAVEPOINT: libpqxx 6.4's subtransaction sets its savepoint lazily.)
+void check_snippets(pqxx::transaction_base& txn, const MasterModel& m, const TableInfo& info,
+                    const SqlQuoter& q) {
+  for (const auto& c : snippet_checks(m, info, q)) {
+    txn.exec("SAVEPOINT pgcqrs_check");
+    try {
+      txn.exec(c.sql);
+    } catch (const pqxx::sql_error& e) {
+      // the caller's transaction is aborted with it: nothing of this migrate is kept
+      throw ConfigError("master.model '" + m.cqrs_id + "' (" + quoted(m.table) + ") " + c.key +
+                        ": the SQL fails on the table: " + primary_message(e));
+    }
+    txn.exec("ROLLBACK TO SAVEPOINT pgcqrs_check; RELEASE SAVEPOINT pgcqrs_check");
+  }
+}
+
 void run(pqxx::transaction_base& txn, InstallReport& report, const std::string& sql, bool dry_run) {
   report.ddl.push_back(sql);
   if (!dry_run) txn.exec(sql);
@@ -76,6 +106,7 @@ InstallReport install_capture(pqxx::connection& conn, const MasterConfig& config
   for (const auto& m : config.models) {
     const TableInfo info = describe_table(txn, m.table);
     const CaptureDdl ddl = capture_ddl(m, info, q);
+    check_snippets(txn, m, info, q);
     if (m.serializer) {
       serialized.push_back({m.cqrs_id, info.column(info.primary_key)->type});
     }

@@ -20,6 +20,8 @@ struct InstallReport {
 
 // Applies pending migrations, then installs or updates capture for every configured model
 // and removes it from models that left the configuration, in one transaction. Idempotent.
+// Checks each model's SQL snippets against its table first (ConfigError naming the model and
+// key).
 // With dry_run nothing is changed and the report holds the DDL that would run.
 InstallReport install_capture(pqxx::connection& conn, const MasterConfig& config, bool dry_run);
 
