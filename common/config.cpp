@@ -113,15 +113,18 @@ class Reader {
     return v;
   }
 
-  std::vector<std::string> string_list(const std::string& key) {
+  // `what` and `example` name the items in messages: "column names", "[\"id\", \"name\"]".
+  std::vector<std::string> string_list(const std::string& key,
+                                       const std::string& what = "column names",
+                                       const std::string& example = "[\"id\", \"name\"]") {
     const toml::node* n = node(key);
     if (n == nullptr) return {};
     const auto* arr = n->as_array();
-    if (arr == nullptr) fail(n, key, "must be an array of column names, e.g. [\"id\", \"name\"]");
+    if (arr == nullptr) fail(n, key, "must be an array of " + what + ", e.g. " + example);
     std::vector<std::string> out;
     for (const auto& item : *arr) {
       if (!item.is_string() || item.as_string()->get().empty()) {
-        fail(n, key, "must be an array of non-empty strings, e.g. [\"id\", \"name\"]");
+        fail(n, key, "must be an array of non-empty strings, e.g. " + example);
       }
       const std::string& s = item.as_string()->get();
       if (std::find(out.begin(), out.end(), s) != out.end()) {
@@ -432,6 +435,7 @@ Config parse_config(std::string_view toml_text, const std::string& source) {
       mc.poll_interval = std::chrono::milliseconds(*v);
     }
     mc.http = read_http(r);
+    mc.writer_roles = r.string_list("writer_roles", "role names", "[\"app\", \"worker\"]");
     mc.models = read_models<MasterModel>(r, "master", source, read_master_model);
     r.finish();
     if (std::string db = env(kEnvMasterDatabase); !db.empty()) mc.database = db;
@@ -550,7 +554,8 @@ std::string render_config(const Config& c) {
                   {"confirm_window", m.confirm_window},
                   {"poll_interval_ms", m.poll_interval.count()},
                   {"http_host", m.http.host},
-                  {"http_port", m.http.port}};
+                  {"http_port", m.http.port},
+                  {"writer_roles", arr(m.writer_roles)}};
     toml::array models;
     for (const auto& mm : m.models) {
       toml::table mt{{"cqrs_id", mm.cqrs_id},

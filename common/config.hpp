@@ -49,6 +49,9 @@ struct MasterConfig {
   int confirm_window = 1000;                // unconfirmed publishes in flight
   std::chrono::milliseconds poll_interval{1000};
   HttpEndpoint http;
+  // Roles besides the one running `pgcqrs migrate` that write to tracked tables: migrate grants
+  // them what the capture triggers need on schema cqrs (master/install.cpp, writer_grants).
+  std::vector<std::string> writer_roles;
   std::vector<MasterModel> models;
 };
 

@@ -2,9 +2,11 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <algorithm>
 #include <csignal>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <set>
+#include <string_view>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -74,6 +76,54 @@ void rewrite_config(const MasterFixture& f, const std::string& master_extra,
 // `pgcqrs migrate` with the fixture's (rewritten) configuration: exit status, output in `out`.
 int migrate(const MasterFixture& f, std::string& out) {
   return f.pgcqrs("migrate", &out);
+}
+
+// A role of the test server (roles belong to the cluster, not to the test's database), dropped
+// at the end of its scope: declare it before the fixture whose database grants it rights.
+struct TestRole {
+  explicit TestRole(std::string_view prefix) : name(unique_name(prefix)) {
+    admin("CREATE ROLE " + quoted_name() + " NOLOGIN");
+  }
+  ~TestRole() {
+    try {
+      admin("DROP ROLE IF EXISTS " + quoted_name());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "drop test role %s: %s\n", name.c_str(), e.what());
+    }
+  }
+  TestRole(const TestRole&) = delete;
+  TestRole& operator=(const TestRole&) = delete;
+  TestRole(TestRole&&) = delete;
+  TestRole& operator=(TestRole&&) = delete;
+
+  [[nodiscard]] std::string quoted_name() const { return "\"" + name + "\""; }
+  static void admin(const std::string& sql) {
+    pqxx::connection c(pg_url());
+    pqxx::nontransaction t(c);
+    t.exec(sql);
+  }
+  std::string name;
+};
+
+// Runs `statements` in one transaction of a new session, after SET ROLE `role`.
+void write_as(const MasterFixture& f, const TestRole& role,
+              const std::vector<std::string>& statements) {
+  pqxx::connection c(f.db.url());
+  pqxx::work w(c);
+  w.exec("SET ROLE " + role.quoted_name());
+  for (const auto& s : statements)
+    w.exec(s);
+  w.commit();
+}
+
+// "<signal> <instance_pk> r<revision>" of each message, in order.
+std::vector<std::string> summary(const std::vector<json::Json>& msgs) {
+  std::vector<std::string> out;
+  for (const auto& m : msgs) {
+    out.push_back(m["signal_type"].get<std::string>() + " " + json::dump(m["instance_pk"]) + " r" +
+                  std::to_string(m["instance_data"]["cqrs_revision"].get<std::int64_t>()));
+  }
+  return out;
 }
 
 }  // namespace
@@ -593,6 +643,83 @@ TEST_CASE("/metrics and /healthz of the agent report what it did") {
       },
       10s));
   CHECK(agent.log().find("returned by the broker: 312 NO_ROUTE") != std::string::npos);
+}
+
+TEST_CASE("writer_roles: an application role writes to tracked tables once migrate granted it") {
+  TestRole app("App Writer");  // a name that needs quoting
+  const std::string models = R"toml(
+[[master.model]]
+cqrs_id = "acct"
+table = "acct"
+
+[[master.model]]
+cqrs_id = "profile"
+table = "profile"
+serializer = "SELECT json_build_object('id', p.id, 'bio', p.bio) FROM profile p WHERE p.id = $1"
+)toml";
+  // the role may read and write the tables, nothing else
+  MasterFixture f(
+      "CREATE TABLE acct (id integer PRIMARY KEY, name text);"
+      " CREATE TABLE profile (id integer PRIMARY KEY, bio text);"
+      " GRANT SELECT, INSERT, UPDATE, DELETE ON acct, profile TO " +
+          app.quoted_name() + ";",
+      models, {"acct", "profile"});
+
+  // without writer_roles the triggers, which run as the writer, may not write the outbox
+  for (const char* insert :
+       {"INSERT INTO acct VALUES (1, 'a')", "INSERT INTO profile VALUES (1, 'b')"}) {
+    CAPTURE(insert);
+    try {
+      write_as(f, app, {insert});
+      FAIL("the write went through");
+    } catch (const pqxx::insufficient_privilege& e) {
+      CHECK_MESSAGE(
+          std::string(e.what()).find("permission denied for schema cqrs") != std::string::npos,
+          e.what());
+    }
+  }
+  CHECK(f.scalar("SELECT count(*) FROM acct") == "0");
+
+  rewrite_config(f, "writer_roles = [\"" + app.name + "\"]\n", models);
+  std::string out;
+  REQUIRE_MESSAGE(migrate(f, out) == 0, out);
+  CHECK(out ==
+        "master: schema cqrs is up to date\nmaster: capture unchanged for acct, profile\n"
+        "master: capture's rights granted to " +
+            app.name + "\n");
+  REQUIRE(migrate(f, out) == 0);  // idempotent
+  CHECK(f.scalar("SELECT has_schema_privilege('" + app.name +
+                 "', 'cqrs', 'USAGE')::text ||"
+                 " has_table_privilege('" +
+                 app.name + "', 'cqrs.outbox', 'SELECT')") ==
+        "truefalse");  // the outbox's id column only, not its events
+  Process& agent = f.start_agent();
+
+  write_as(f, app, {"INSERT INTO acct VALUES (1, 'a'), (2, 'b')"});
+  write_as(f, app, {"UPDATE acct SET name = name || 'x'"});
+  write_as(f, app, {"DELETE FROM acct WHERE id = 1"});
+  // a serializer model: instance_data is filled at commit, by the writer
+  write_as(f, app, {"INSERT INTO profile VALUES (1, 'old')", "UPDATE profile SET bio = 'new'"});
+  // ... and a row gone by commit drops its SAVE
+  write_as(f, app, {"INSERT INTO profile VALUES (2, 'gone')", "DELETE FROM profile WHERE id = 2"});
+  const auto msgs = f.take(9, 3s);
+  REQUIRE_MESSAGE(msgs.size() == 8, agent.log());
+  std::vector<std::string> seen;
+  for (const auto& m : msgs) {
+    seen.push_back(m["cqrs_id"].get<std::string>() + " " + summary({m})[0]);
+  }
+  CHECK(seen == std::vector<std::string>{"acct SAVE 1 r0", "acct SAVE 2 r0", "acct SAVE 1 r1",
+                                         "acct SAVE 2 r1", "acct DELETE 1 r2", "profile SAVE 1 r0",
+                                         "profile SAVE 1 r1", "profile DELETE 2 r1"});
+  CHECK(msgs[3]["instance_data"]["name"] == "bx");
+  CHECK(msgs[5]["instance_data"]["bio"] == "new");
+
+  // a role that does not exist
+  rewrite_config(f, "writer_roles = [\"" + app.name + "\", \"no_such_role_x\"]\n", models);
+  CHECK(migrate(f, out) == 2);
+  CHECK(out ==
+        "pgcqrs: master.writer_roles: role \"no_such_role_x\" does not exist in the master "
+        "database; create it or remove it from the list\n");
 }
 
 TEST_CASE("uninstall finds the functions of a cqrs_id too long for names (earlier versions)") {

@@ -77,6 +77,33 @@ void run(pqxx::transaction_base& txn, InstallReport& report, const std::string& 
   if (!dry_run) txn.exec(sql);
 }
 
+constexpr const char* kRoleExists = "SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)";
+
+// The capture triggers, and the deferred trigger that runs a serializer, run as the role that
+// writes to the tracked table (not SECURITY DEFINER: that would run the model's SQL as the
+// owner). What they need in schema cqrs: the schema itself; INSERT on the outbox (the events;
+// its identity column needs no sequence right); for serializer models, UPDATE of instance_data
+// and DELETE of the row being filled, found by its id (SELECT of that column); EXECUTE of the
+// helpers the triggers call (PUBLIC has it unless default privileges took it away). Nothing
+// on cqrs.batch_layout: migrate writes the layouts, the agent reads them.
+std::vector<std::string> writer_grants(pqxx::transaction_base& txn,
+                                       const std::vector<std::string>& roles, const SqlQuoter& q) {
+  if (roles.empty()) return {};
+  std::string to;
+  for (const auto& role : roles) {
+    if (!txn.exec_params1(kRoleExists, role)[0].as<bool>()) {
+      throw ConfigError("master.writer_roles: role \"" + role +
+                        "\" does not exist in the master database; create it or remove it "
+                        "from the list");
+    }
+    to += (to.empty() ? "" : ", ") + q.name(role);
+  }
+  return {"GRANT USAGE ON SCHEMA cqrs TO " + to,
+          "GRANT INSERT, UPDATE (instance_data), DELETE ON cqrs.outbox TO " + to,
+          "GRANT SELECT (id) ON cqrs.outbox TO " + to,
+          "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA cqrs TO " + to};
+}
+
 }  // namespace
 
 InstallReport install_capture(pqxx::connection& conn, const MasterConfig& config, bool dry_run) {
@@ -142,6 +169,10 @@ InstallReport install_capture(pqxx::connection& conn, const MasterConfig& config
   }
   for (const auto& s : serializer_dispatch_ddl(serialized, q))
     run(txn, report, s, dry_run);
+  // last: the functions they cover exist now
+  for (const auto& s : writer_grants(txn, config.writer_roles, q))
+    run(txn, report, s, dry_run);
+  report.writer_roles = config.writer_roles;
 
   if (dry_run) {
     txn.abort();

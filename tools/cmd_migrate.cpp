@@ -35,6 +35,9 @@ void print_report(const master::InstallReport& r, bool dry_run, bool install) {
   if (!r.unchanged.empty())
     std::cout << "master: capture unchanged for " << list(r.unchanged) << "\n";
   if (!r.removed.empty()) std::cout << "master: capture removed from " << list(r.removed) << "\n";
+  if (!r.writer_roles.empty()) {
+    std::cout << "master: capture's rights granted to " << list(r.writer_roles) << "\n";
+  }
 }
 
 int install_master(const GlobalOptions& g, bool dry_run) {

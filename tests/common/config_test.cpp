@@ -100,7 +100,7 @@ TEST_CASE("config: each bad value gets a message naming file, line, key, value a
   CHECK_THROWS_WITH_AS(parse_config("[master]\ndatabase = \"x\"\nmesage_ttl = 5\n", "p.toml"),
                        "p.toml:3: master.mesage_ttl = 5: unknown key; known keys here: "
                        "batch_size, confirm_window, database, http_host, http_port, "
-                       "message_ttl, model, poll_interval_ms",
+                       "message_ttl, model, poll_interval_ms, writer_roles",
                        ConfigError);
   CHECK_THROWS_WITH_AS(
       parse_config("[master]\ndatabase = \"x\"\n[[master.model]]\ncqrs_id = \"a.b\"\n"
@@ -204,6 +204,24 @@ TEST_CASE("config: a master cqrs_id fits PostgreSQL's 63-byte names with its fun
                    "cqrs_id = \"" +
                        std::string(80, 'r') + "\"\ntable = \"t\"\n",
                    "p.toml"));
+}
+
+TEST_CASE("config: master.writer_roles is a list of role names, empty by default") {
+  CHECK(parse_config(kMinimal, "t.toml").master->writer_roles.empty());
+  const auto c =
+      parse_config("[master]\ndatabase = \"x\"\nwriter_roles = [\"app\", \"Worker\"]\n", "w.toml");
+  CHECK(c.master->writer_roles == std::vector<std::string>{"app", "Worker"});
+  CHECK(pgcqrs::render_config(c).find("writer_roles = [ 'app', 'Worker' ]") != std::string::npos);
+  CHECK_THROWS_WITH_AS(
+      parse_config("[master]\ndatabase = \"x\"\nwriter_roles = \"app\"\n", "w.toml"),
+      "w.toml:3: master.writer_roles = \"app\": must be an array of role names, e.g. "
+      "[\"app\", \"worker\"]",
+      ConfigError);
+  CHECK_THROWS_WITH_AS(
+      parse_config("[master]\ndatabase = \"x\"\nwriter_roles = [\"app\", \"\"]\n", "w.toml"),
+      "w.toml:3: master.writer_roles = [...]: must be an array of non-empty strings, e.g. "
+      "[\"app\", \"worker\"]",
+      ConfigError);
 }
 
 TEST_CASE("config: load_config names a missing file and the ways to give one") {
