@@ -328,9 +328,23 @@ TEST_CASE("the triggers run in the writer's settings: filter and meta SQL see it
   CHECK(msgs[2]["instance_pk"] == 4);
   CHECK(msgs[2]["instance_data"]["at"] == "2024-05-01 02:00:00+00:00");
   CHECK(msgs[2]["meta"] == json::parse(R"({"day": "01/05/2024"})"));
-  // filtered out rows still get their revision and time
-  CHECK(f.scalar("SELECT count(*) FROM slot WHERE cqrs_revision = 0 AND cqrs_updated <= now()") ==
-        "5");
+  // an UPDATE of rows the filter keeps out publishes nothing, but still bumps their revision
+  // and time (2: 15:31 and 5: 14:31 in Kolkata; 3: 01:31 is published)
+  // (their times first back in 2000: with session_replication_role = replica no trigger fires)
+  f.sql(
+      "SET session_replication_role = replica; UPDATE slot SET cqrs_updated = '2000-01-01 "
+      "00:00+00';"
+      " RESET session_replication_role;");
+  f.sql(
+      "SET TimeZone = 'Asia/Kolkata'; UPDATE slot SET at = at + interval '1 minute'"
+      " WHERE id IN (2, 3, 5); RESET TimeZone;");
+  const auto updated = f.take(2, 2s);
+  REQUIRE(updated.size() == 1);
+  CHECK(updated[0]["instance_pk"] == 3);
+  CHECK(updated[0]["instance_data"]["cqrs_revision"] == 1);
+  CHECK(f.scalar("SELECT string_agg(id || ':' || cqrs_revision || ':' || (cqrs_updated > now() -"
+                 " interval '1 hour'), ',' ORDER BY id) FROM slot") ==
+        "1:0:false,2:1:true,3:1:true,4:0:false,5:1:true");
 }
 
 TEST_CASE(
@@ -877,6 +891,160 @@ INSERT INTO naive VALUES (1, 3, '2024-05-01 12:00:00');
   CHECK(json::dump(msgs[1]["instance_data"]["cqrs_revision"]) == "1");
 }
 
+TEST_CASE("primary-key changes publish a DELETE of each old key, then a SAVE of each new one") {
+  MasterFixture f(kItemSchema, kItemModel, {"item"});
+  Process& agent = f.start_agent();
+  f.sql("INSERT INTO shop.\"Item\" (id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c');");
+  REQUIRE_MESSAGE(f.take(3).size() == 3, agent.log());
+
+  f.sql("UPDATE shop.\"Item\" SET id = 101 WHERE id = 1;");
+  auto msgs = f.take(3, 2s);
+  CHECK(summary(msgs) == std::vector<std::string>{"DELETE 1 r1", "SAVE 101 r1"});
+  REQUIRE(msgs.size() == 2);
+  CHECK(keys_of(msgs[0]["instance_data"]) ==
+        std::vector<std::string>{"id", "cqrs_revision", "cqrs_updated"});
+  CHECK(msgs[0]["instance_data"]["id"] == 1);
+  CHECK(msgs[1]["instance_data"]["name"] == "a");
+
+  // several rows in one statement: every old key's DELETE (written before each row changes),
+  // then the new keys' SAVEs (after the statement)
+  f.sql("UPDATE shop.\"Item\" SET id = id + 100;");
+  msgs = f.take(7, 2s);
+  const auto seen = summary(msgs);
+  REQUIRE(seen.size() == 6);
+  CHECK(std::multiset<std::string>(seen.begin(), seen.begin() + 3) ==
+        std::multiset<std::string>{"DELETE 2 r1", "DELETE 3 r1", "DELETE 101 r2"});
+  CHECK(std::multiset<std::string>(seen.begin() + 3, seen.end()) ==
+        std::multiset<std::string>{"SAVE 102 r1", "SAVE 103 r1", "SAVE 201 r2"});
+  for (const auto& m : msgs) {
+    if (m["signal_type"] == "DELETE") CHECK(m["instance_data"]["id"] == m["instance_pk"]);
+  }
+
+  // a multi-row DELETE: one event per row, revision + 1
+  f.sql("DELETE FROM shop.\"Item\" WHERE id > 100;");
+  msgs = f.take(4, 2s);
+  const auto deleted = summary(msgs);
+  CHECK(std::multiset<std::string>(deleted.begin(), deleted.end()) ==
+        std::multiset<std::string>{"DELETE 102 r2", "DELETE 103 r2", "DELETE 201 r3"});
+  for (const auto& m : msgs) {
+    CHECK(m["instance_data"]["id"] == m["instance_pk"]);
+    CHECK(keys_of(m["instance_data"]) ==
+          std::vector<std::string>{"id", "cqrs_revision", "cqrs_updated"});
+  }
+  CHECK(f.scalar("SELECT count(*) FROM shop.\"Item\"") == "0");
+}
+
+TEST_CASE("date, timestamp, text and bigint primary keys travel in django-cqrs formats") {
+  MasterFixture f(R"sql(
+CREATE TABLE by_day (id date PRIMARY KEY, v text);
+CREATE TABLE by_time (id timestamp PRIMARY KEY, v text);
+CREATE TABLE by_name (id text PRIMARY KEY, v text);
+CREATE TABLE by_big (id bigint PRIMARY KEY, v text);
+)sql",
+                  R"toml(
+[[master.model]]
+cqrs_id = "day"
+table = "by_day"
+[[master.model]]
+cqrs_id = "time"
+table = "by_time"
+[[master.model]]
+cqrs_id = "name"
+table = "by_name"
+[[master.model]]
+cqrs_id = "big"
+table = "by_big"
+)toml",
+                  {"day", "time", "name", "big"});
+  Process& agent = f.start_agent();
+  // a writer whose settings would change the text of dates and times: the events do not
+  f.sql(R"sql(
+SET TimeZone = 'Asia/Kolkata'; SET DateStyle = 'SQL, DMY';
+INSERT INTO by_day VALUES ('2024-02-29', 'a');
+INSERT INTO by_day VALUES ('2024-03-01', 'b'), ('2024-03-02', 'c');
+UPDATE by_day SET v = 'x' WHERE id = '2024-02-29';
+DELETE FROM by_day WHERE id = '2024-02-29';
+INSERT INTO by_time VALUES ('2024-05-01 12:00:00.123456', 'a');
+INSERT INTO by_time VALUES ('2024-05-01 13:00:00', 'b'), ('2024-05-01 14:00:00.5', 'c');
+UPDATE by_time SET v = 'x' WHERE id = '2024-05-01 12:00:00.123456';
+UPDATE by_time SET id = id + interval '1 day' WHERE id = '2024-05-01 13:00:00';
+DELETE FROM by_time WHERE id = '2024-05-01 12:00:00.123456';
+INSERT INTO by_name VALUES ('a b "q" é', 'a');
+INSERT INTO by_name VALUES ('b/c', 'b'), ('', 'c');
+UPDATE by_name SET v = 'x' WHERE id = 'a b "q" é';
+DELETE FROM by_name WHERE id = 'a b "q" é';
+INSERT INTO by_big VALUES (9007199254740993, 'a');
+INSERT INTO by_big VALUES (-9223372036854775808, 'b'), (9223372036854775807, 'c');
+UPDATE by_big SET v = 'x' WHERE id = 9007199254740993;
+DELETE FROM by_big WHERE id = 9007199254740993;
+RESET TimeZone; RESET DateStyle;
+)sql");
+  const auto msgs = f.take(23, 3s);
+  REQUIRE_MESSAGE(msgs.size() == 22, agent.log());
+  // "<cqrs_id> <signal> <instance_pk> <instance_data.id> r<revision>"
+  std::vector<std::string> seen;
+  for (const auto& m : msgs) {
+    seen.push_back(m["cqrs_id"].get<std::string>() + " " + m["signal_type"].get<std::string>() +
+                   " " + json::dump(m["instance_pk"]) + " " + json::dump(m["instance_data"]["id"]) +
+                   " r" + std::to_string(m["instance_data"]["cqrs_revision"].get<int>()));
+  }
+  CHECK(seen == std::vector<std::string>{
+                    R"(day SAVE "2024-02-29" "2024-02-29" r0)",
+                    R"(day SAVE "2024-03-01" "2024-03-01" r0)",
+                    R"(day SAVE "2024-03-02" "2024-03-02" r0)",
+                    R"(day SAVE "2024-02-29" "2024-02-29" r1)",
+                    R"(day DELETE "2024-02-29" "2024-02-29" r2)",
+                    R"(time SAVE "2024-05-01 12:00:00.123456" "2024-05-01 12:00:00.123456" r0)",
+                    R"(time SAVE "2024-05-01 13:00:00" "2024-05-01 13:00:00" r0)",
+                    R"(time SAVE "2024-05-01 14:00:00.500000" "2024-05-01 14:00:00.500000" r0)",
+                    R"(time SAVE "2024-05-01 12:00:00.123456" "2024-05-01 12:00:00.123456" r1)",
+                    R"(time DELETE "2024-05-01 13:00:00" "2024-05-01 13:00:00" r1)",
+                    R"(time SAVE "2024-05-02 13:00:00" "2024-05-02 13:00:00" r1)",
+                    R"(time DELETE "2024-05-01 12:00:00.123456" "2024-05-01 12:00:00.123456" r2)",
+                    R"(name SAVE "a b \"q\" \u00e9" "a b \"q\" \u00e9" r0)",
+                    R"(name SAVE "b\/c" "b\/c" r0)",
+                    R"(name SAVE "" "" r0)",
+                    R"(name SAVE "a b \"q\" \u00e9" "a b \"q\" \u00e9" r1)",
+                    R"(name DELETE "a b \"q\" \u00e9" "a b \"q\" \u00e9" r2)",
+                    R"(big SAVE 9007199254740993 9007199254740993 r0)",
+                    R"(big SAVE -9223372036854775808 -9223372036854775808 r0)",
+                    R"(big SAVE 9223372036854775807 9223372036854775807 r0)",
+                    R"(big SAVE 9007199254740993 9007199254740993 r1)",
+                    R"(big DELETE 9007199254740993 9007199254740993 r2)",
+                });
+}
+
+TEST_CASE(
+    "cqrs_revision and cqrs_updated given on INSERT are published as given; UPDATE moves "
+    "both") {
+  MasterFixture f(kItemSchema, kItemModel, {"item"});
+  Process& agent = f.start_agent();
+  // a client may set both on INSERT (a copy of rows from elsewhere): published as given
+  f.sql(
+      "INSERT INTO shop.\"Item\" (id, name, cqrs_revision, cqrs_updated) VALUES"
+      " (1, 'a', 5, '2000-01-01 00:00:00+00')");
+  auto msgs = f.take(1);
+  REQUIRE_MESSAGE(msgs.size() == 1, agent.log());
+  CHECK(msgs[0]["instance_data"]["cqrs_revision"] == 5);
+  CHECK(msgs[0]["instance_data"]["cqrs_updated"] == "2000-01-01 00:00:00+00:00");
+  // an UPDATE bumps the revision and moves the time to now, whatever it sets them to
+  const auto before = now_utc();
+  f.sql(
+      "UPDATE shop.\"Item\" SET name = 'b';"
+      " UPDATE shop.\"Item\" SET cqrs_revision = 100, cqrs_updated = '1999-01-01 00:00+00';");
+  msgs = f.take(3, 2s);
+  REQUIRE(msgs.size() == 2);
+  CHECK(msgs[0]["instance_data"]["cqrs_revision"] == 6);
+  CHECK(msgs[1]["instance_data"]["cqrs_revision"] == 7);
+  for (const auto& m : msgs) {
+    CHECK(parse_timestamp(m["instance_data"]["cqrs_updated"].get<std::string>()) > before - 1min);
+  }
+  CHECK(msgs[1]["instance_data"]["cqrs_updated"] ==
+        f.scalar("SELECT cqrs.django_ts(cqrs_updated) FROM shop.\"Item\""));
+  CHECK(f.scalar("SELECT cqrs_revision || ' ' || (cqrs_updated > '2020-01-01') FROM"
+                 " shop.\"Item\"") == "7 true");
+}
+
 TEST_CASE("migrate --dry-run on a fresh database prints the DDL and installs nothing") {
   TempDatabase db("m");
   {
@@ -928,4 +1096,37 @@ TEST_CASE("migrate --dry-run on a fresh database prints the DDL and installs not
   REQUIRE(run_shell(pgcqrs_binary() + " --config '" + config("cqrs_revision >= 0") + "' migrate",
                     &out) == 0);
   CHECK_FALSE(nothing_installed());
+}
+
+TEST_CASE(
+    "migrate after a change of fields or filter updates the triggers: the next event follows") {
+  MasterFixture f(kItemSchema, kItemModel, {"item"});
+  Process& agent = f.start_agent();
+  f.sql("INSERT INTO shop.\"Item\" (id, name, note) VALUES (1, 'a', 'n')");
+  auto msgs = f.take(1);
+  REQUIRE_MESSAGE(msgs.size() == 1, agent.log());
+  CHECK(keys_of(msgs[0]["instance_data"]).size() == 12);
+
+  rewrite_config(f, "",
+                 std::string(kItemModel) + "fields = [\"name\"]\nfilter = \"name <> 'hidden'\"\n");
+  std::string out;
+  REQUIRE(migrate(f, out) == 0);
+  CHECK(out == "master: schema cqrs is up to date\nmaster: capture installed for item\n");
+  f.sql(
+      "INSERT INTO shop.\"Item\" (id, name, note) VALUES (2, 'b', 'n'), (3, 'hidden', 'n');"
+      " UPDATE shop.\"Item\" SET note = 'm' WHERE id = 1;");
+  msgs = f.take(3, 2s);
+  CHECK(summary(msgs) == std::vector<std::string>{"SAVE 2 r0", "SAVE 1 r1"});
+  for (const auto& m : msgs) {
+    CHECK(keys_of(m["instance_data"]) ==
+          std::vector<std::string>{"id", "cqrs_revision", "cqrs_updated", "name"});
+  }
+  // and back: every column again
+  rewrite_config(f, "", kItemModel);
+  REQUIRE(migrate(f, out) == 0);
+  f.sql("UPDATE shop.\"Item\" SET note = 'o' WHERE id = 3;");
+  msgs = f.take(2, 2s);
+  REQUIRE(msgs.size() == 1);
+  CHECK(msgs[0]["instance_pk"] == 3);
+  CHECK(keys_of(msgs[0]["instance_data"]).size() == 12);
 }
