@@ -574,26 +574,160 @@ meta_sql = "json_build_object('len', length(label))"
   }
 }
 
-TEST_CASE("migrate is idempotent, --dry-run changes nothing, uninstall keeps the columns") {
+TEST_CASE("migrate is idempotent; uninstall removes all it added but the columns") {
   MasterFixture f(kItemSchema, kItemModel, {"item"});
+  const auto triggers = [&] {
+    return f.scalar(
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'shop.\"Item\"'::regclass"
+        " AND NOT tgisinternal");
+  };
+  const auto has_schema = [&] {
+    return f.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'cqrs'");
+  };
   std::string out;
   REQUIRE(f.pgcqrs("migrate", &out) == 0);
   CHECK(out == "master: schema cqrs is up to date\nmaster: capture unchanged for item\n");
+
   REQUIRE(f.pgcqrs("master uninstall --dry-run", &out) == 0);
   CHECK(out.find("DROP TRIGGER IF EXISTS \"cqrs_capture_insert\" ON \"shop\".\"Item\"") !=
         std::string::npos);
-  CHECK(f.scalar("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'shop.\"Item\"'::regclass"
-                 " AND NOT tgisinternal") == "5");
+  CHECK(out.find("DROP TABLE IF EXISTS cqrs.outbox, cqrs.outbox_failed") != std::string::npos);
+  CHECK(out.find("-- would be: schema cqrs dropped") != std::string::npos);
+  CHECK(triggers() == "5");
+  CHECK(has_schema() == "1");
+
   REQUIRE(f.pgcqrs("master uninstall", &out) == 0);
-  CHECK(out == "master: capture removed from item\n");
-  CHECK(f.scalar("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'shop.\"Item\"'::regclass"
-                 " AND NOT tgisinternal") == "0");
+  CHECK(out ==
+        "master: capture removed from item\n"
+        "master: schema cqrs dropped (outbox and helpers); the cqrs_revision and cqrs_updated "
+        "columns stay\n");
+  CHECK(triggers() == "0");
+  CHECK(has_schema() == "0");
+  // no function of capture is left anywhere either
+  CHECK(f.scalar("SELECT count(*) FROM pg_proc WHERE proname LIKE 'item\\_\\_%'") == "0");
   CHECK(f.scalar("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'shop'"
                  " AND column_name IN ('cqrs_revision', 'cqrs_updated')") == "2");
   f.sql("INSERT INTO shop.\"Item\" (id, name) VALUES (1, 'uncaptured')");
-  CHECK(f.scalar("SELECT count(*) FROM cqrs.outbox") == "0");
+  CHECK(f.scalar("SELECT cqrs_revision FROM shop.\"Item\" WHERE id = 1") == "0");
+
+  // a second uninstall finds nothing to do; migrate puts everything back
+  REQUIRE(f.pgcqrs("master uninstall", &out) == 0);
+  CHECK(out.empty());
   REQUIRE(f.pgcqrs("migrate", &out) == 0);
-  CHECK(out == "master: schema cqrs is up to date\nmaster: capture installed for item\n");
+  CHECK(out.find("master: applied 0001_outbox.sql") == 0);
+  CHECK(out.find("master: capture installed for item\n") != std::string::npos);
+  f.sql("UPDATE shop.\"Item\" SET name = 'captured' WHERE id = 1");
+  CHECK(f.scalar("SELECT count(*) FROM cqrs.outbox") == "1");
+}
+
+TEST_CASE("uninstall refuses to drop events not yet published, or under a running agent") {
+  MasterFixture f(kItemSchema, kItemModel, {"item"});
+  const auto triggers = [&] {
+    return f.scalar(
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'shop.\"Item\"'::regclass"
+        " AND NOT tgisinternal");
+  };
+  f.sql("INSERT INTO shop.\"Item\" (id, name) VALUES (1, 'a'), (2, 'b')");
+  // one row set aside as the agent does with a row it cannot publish
+  f.sql("INSERT INTO cqrs.outbox_failed SELECT o.*, 'test', now() FROM cqrs.outbox o LIMIT 1");
+  std::string out;
+  CHECK(f.pgcqrs("master uninstall", &out) == 1);
+  CHECK_MESSAGE(out.find("master uninstall: cqrs.outbox holds 1 unpublished row(s) and "
+                         "cqrs.outbox_failed holds 1 row(s) set aside") != std::string::npos,
+                out);
+  CHECK(out.find("nothing was changed") != std::string::npos);
+  CHECK(out.find("--keep-schema") != std::string::npos);
+  CHECK(out.find("--discard-events") != std::string::npos);
+  CHECK(triggers() == "5");
+  CHECK(f.scalar("SELECT count(*) FROM cqrs.capture") == "1");
+  CHECK(f.pgcqrs("master uninstall --keep-schema --discard-events", &out) != 0);
+  CHECK(out.find("excludes") != std::string::npos);
+
+  // with an agent running (it publishes the row, and then still holds its lock)
+  f.sql("DELETE FROM cqrs.outbox_failed");
+  Process& agent = f.start_agent();
+  REQUIRE_MESSAGE(f.take(2).size() == 2, agent.log());
+  REQUIRE(eventually([&] { return f.scalar("SELECT count(*) FROM cqrs.outbox") == "0"; }, 10s));
+  CHECK(f.pgcqrs("master uninstall", &out) == 1);
+  CHECK_MESSAGE(out.find("master uninstall: an agent is running on this database (it holds the "
+                         "master lock, backend pid ") != std::string::npos,
+                out);
+  CHECK(triggers() == "5");
+
+  // --keep-schema: capture goes, the outbox and what it holds stay for the agent to publish
+  agent.signal(SIGTERM);
+  REQUIRE(agent.wait(30s) == 0);
+  f.sql("INSERT INTO shop.\"Item\" (id, name) VALUES (3, 'c')");
+  REQUIRE(f.pgcqrs("master uninstall --keep-schema", &out) == 0);
+  CHECK(out == "master: capture removed from item\n");
+  CHECK(triggers() == "0");
+  CHECK(f.scalar("SELECT count(*) FROM cqrs.outbox") == "1");
+  // the outbox drains after capture is gone; then uninstall drops the rest
+  Process& drain = f.start_agent();
+  const auto last = f.take(1);
+  REQUIRE_MESSAGE(last.size() == 1, drain.log());
+  CHECK(last[0]["instance_pk"].get<int>() == 3);
+  REQUIRE(eventually([&] { return f.scalar("SELECT count(*) FROM cqrs.outbox") == "0"; }, 10s));
+  drain.signal(SIGTERM);
+  REQUIRE(drain.wait(30s) == 0);
+  REQUIRE(f.pgcqrs("master uninstall", &out) == 0);
+  CHECK(out ==
+        "master: schema cqrs dropped (outbox and helpers); the cqrs_revision and cqrs_updated "
+        "columns stay\n");
+}
+
+TEST_CASE("uninstall --discard-events drops unpublished events, and says so") {
+  MasterFixture f(kItemSchema, kItemModel, {"item"});
+  f.sql("INSERT INTO shop.\"Item\" (id, name) SELECT g, 'n' FROM generate_series(1, 3) g");
+  f.sql("UPDATE shop.\"Item\" SET name = 'm' WHERE id = 1");
+  std::string out;
+  REQUIRE(f.pgcqrs("master uninstall --discard-events", &out) == 0);
+  CHECK(out ==
+        "master: capture removed from item\n"
+        "master: 2 unpublished event(s) discarded: resync the replicas (cqrs_sync or "
+        "cqrs_diff_*)\n"
+        "master: schema cqrs dropped (outbox and helpers); the cqrs_revision and cqrs_updated "
+        "columns stay\n");
+  CHECK(f.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'cqrs'") == "0");
+}
+
+TEST_CASE("uninstall leaves schema cqrs to a replica in the same database") {
+  MasterFixture f(kItemSchema + std::string(R"sql(
+CREATE TABLE mirror (id integer PRIMARY KEY, name text,
+                     cqrs_revision integer NOT NULL, cqrs_updated timestamptz NOT NULL);
+)sql"),
+                  kItemModel, {"item"});
+  const std::string replica = write_temp_file(
+      f.db.name() + "-replica.toml",
+      "[broker]\nurl = \"" + amqp_url() + "\"\n[replica]\ndatabase = \"" + f.db.url() +
+          "\"\nqueue = \"mirror\"\n[[replica.model]]\ncqrs_id = \"other\"\n"
+          "table = \"mirror\"\n");
+  std::string out;
+  REQUIRE_MESSAGE(
+      run_shell(pgcqrs_binary() + " --config '" + replica + "' replica install 2>&1", &out) == 0,
+      out);
+  REQUIRE(f.scalar("SELECT to_regclass('cqrs.tombstone') IS NOT NULL") == "t");
+
+  REQUIRE(f.pgcqrs("master uninstall --dry-run", &out) == 0);
+  CHECK_MESSAGE(out.find("-- would be: outbox and helpers dropped; schema cqrs stays, it still "
+                         "holds cqrs.schema_migrations, cqrs.tombstone\n") != std::string::npos,
+                out);
+  REQUIRE(f.pgcqrs("master uninstall", &out) == 0);
+  CHECK(out ==
+        "master: capture removed from item\n"
+        "master: outbox and helpers dropped; schema cqrs stays, it still holds "
+        "cqrs.schema_migrations, cqrs.tombstone\n");
+  CHECK(f.scalar("SELECT to_regclass('cqrs.outbox') IS NULL") == "t");
+  CHECK(f.scalar("SELECT string_agg(component, ',') FROM cqrs.schema_migrations") ==
+        f.scalar("SELECT string_agg('replica', ',') FROM cqrs.schema_migrations"));
+  // the replica side still works: its install finds its schema up to date
+  REQUIRE_MESSAGE(
+      run_shell(pgcqrs_binary() + " --config '" + replica + "' replica install 2>&1", &out) == 0,
+      out);
+  // and the master side can come back
+  REQUIRE(f.pgcqrs("migrate", &out) == 0);
+  CHECK(out.find("master: applied 0001_outbox.sql") == 0);
+  CHECK(f.scalar("SELECT to_regclass('cqrs.outbox') IS NOT NULL") == "t");
 }
 
 TEST_CASE("configuration errors name the table and column") {
@@ -751,7 +885,7 @@ TEST_CASE("uninstall finds the functions of a cqrs_id too long for names (earlie
       " pronamespace = 'cqrs'::regnamespace AND proname LIKE 'lll%'";
   CHECK(f.scalar(left) == id + "__b," + id + "__s");
   std::string out;
-  REQUIRE(f.pgcqrs("master uninstall", &out) == 0);
+  REQUIRE(f.pgcqrs("master uninstall --keep-schema", &out) == 0);  // the schema stays to look in
   CHECK(f.scalar(left).empty());
 }
 

@@ -38,11 +38,6 @@ constexpr std::chrono::milliseconds kAwakeRetry{1000};
 // its notification just before the release, or whose session's throttle (kNotifyThrottle)
 // then still holds its next writes back, commits within it unless its transaction is long.
 constexpr std::chrono::milliseconds kAwakeGrace{250};
-constexpr const char* kLockHolder = R"sql(
-SELECT coalesce(max(pid), 0) FROM pg_locks
-WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND ((classid::bigint << 32) | objid::bigint) = $1
-)sql";
 
 using Clock = std::chrono::steady_clock;
 
@@ -121,7 +116,7 @@ void Agent::run_once() {
     pqxx::nontransaction txn(db.conn());
     if (txn.exec_params1(kTryLock, kAgentLockKey)[0].as<bool>()) break;
     if (!announced) {
-      const int holder = txn.exec_params1(kLockHolder, kAgentLockKey)[0].as<int>();
+      const int holder = txn.exec_params1(kLockHolderSql, kAgentLockKey)[0].as<int>();
       spdlog::info("master agent: standby; the agent with backend pid {} is active", holder);
       announced = true;
     }

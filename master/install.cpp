@@ -1,6 +1,7 @@
 // Installing, updating and removing capture on the master database.
 #include "master/install.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string_view>
@@ -9,6 +10,7 @@
 
 #include "common/error.hpp"
 #include "master/capture.hpp"
+#include "master/outbox.hpp"
 #include "master/table_info.hpp"
 
 namespace pgcqrs::master {
@@ -104,6 +106,72 @@ std::vector<std::string> writer_grants(pqxx::transaction_base& txn,
           "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA cqrs TO " + to};
 }
 
+constexpr const char* kHasOutbox = "SELECT to_regclass('cqrs.outbox') IS NOT NULL";
+
+// What migrations/master created in schema cqrs (their indexes, sequences and constraints go
+// with the tables). No CASCADE: an object of the user's that depends on one of them (a view
+// over the outbox, say) stops the uninstall with PostgreSQL's message naming it.
+constexpr const char* kDropMasterObjects[] = {
+    "DROP TABLE IF EXISTS cqrs.outbox, cqrs.outbox_failed, cqrs.batch_layout, cqrs.capture",
+    "DROP FUNCTION IF EXISTS cqrs.django_ts(timestamptz), cqrs.django_ts_naive(timestamp), "
+    "cqrs.correlation_id()",
+};
+
+constexpr const char* kOtherComponents =
+    "SELECT count(*) FROM cqrs.schema_migrations WHERE component <> 'master'";
+
+// Objects in schema cqrs (sequences and types that belong to a table go with it).
+constexpr const char* kInSchema = R"sql(
+SELECT 'cqrs.' || relname, relname, false FROM pg_class
+ WHERE relnamespace = 'cqrs'::regnamespace AND relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+   AND NOT (relkind = 'S' AND EXISTS (SELECT FROM pg_depend d WHERE d.objid = pg_class.oid
+                                       AND d.deptype IN ('a', 'i')))
+UNION ALL
+SELECT 'cqrs.' || proname || '()', proname, true FROM pg_proc
+ WHERE pronamespace = 'cqrs'::regnamespace
+UNION ALL
+SELECT 'type cqrs.' || typname, typname, false FROM pg_type t
+ WHERE typnamespace = 'cqrs'::regnamespace AND typtype IN ('c', 'd', 'e', 'r', 'm')
+   AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind <> 'c')
+ORDER BY 1
+)sql";
+
+// What would be left in schema cqrs once the DDL of `report` ran. A dry run has run none of
+// it, so the objects it drops are left out by name: the master's own, and the functions of
+// the captures it removes (named `<cqrs_id>__<what>`, cut at PostgreSQL's 63 bytes).
+std::vector<std::string> left_in_schema(pqxx::transaction_base& txn, const InstallReport& report,
+                                        bool dry_run, bool dropping_migrations) {
+  static const std::set<std::string> kMaster = {
+      "outbox",    "outbox_failed",   "batch_layout",   "capture",
+      "django_ts", "django_ts_naive", "correlation_id", "fill_instance_data"};
+  std::vector<std::string> out;
+  for (const auto& r : txn.exec(kInSchema)) {
+    const auto bare = r[1].as<std::string>();
+    if (dropping_migrations && bare == "schema_migrations") continue;
+    if (dry_run) {
+      if (kMaster.count(bare) != 0) continue;
+      const bool captures =
+          r[2].as<bool>() &&
+          std::any_of(report.removed.begin(), report.removed.end(), [&](const std::string& id) {
+            const auto prefix = (id + "__").substr(0, 63);
+            return bare.rfind(prefix, 0) == 0;
+          });
+      if (captures) continue;
+    }
+    out.push_back(r[0].as<std::string>());
+  }
+  return out;
+}
+
+InstallReport finish(pqxx::work& txn, InstallReport& report, bool dry_run) {
+  if (dry_run) {
+    txn.abort();
+  } else {
+    txn.commit();
+  }
+  return report;
+}
+
 }  // namespace
 
 InstallReport install_capture(pqxx::connection& conn, const MasterConfig& config, bool dry_run) {
@@ -182,27 +250,80 @@ InstallReport install_capture(pqxx::connection& conn, const MasterConfig& config
   return report;
 }
 
-InstallReport uninstall_capture(pqxx::connection& conn, bool dry_run) {
+InstallReport uninstall_capture(pqxx::connection& conn, const UninstallOptions& options) {
+  const bool dry_run = options.dry_run;
   InstallReport report;
   pqxx::work txn(conn, "pgcqrs master uninstall");
   const SqlQuoter q = quoter_for(txn);
+  // a schema newer than this pgcqrs may hold objects it does not know: ConfigError
+  pg::pending_migrations(txn, "master", migrations());
+  // capture first: DROP TRIGGER waits for the transactions writing a tracked table, so once
+  // they are gone no event can reach the outbox any more
   for (const auto& [id, inst] : installed_captures(txn)) {
     for (const auto& s : uncapture_ddl(id, inst.table, q))
       run(txn, report, s, dry_run);
     if (!dry_run) txn.exec_params(kForgetCapture, id);
     report.removed.push_back(id);
   }
-  for (const auto& s : serializer_dispatch_ddl({}, q)) {
-    if (txn.exec1("SELECT to_regclass('cqrs.outbox') IS NOT NULL")[0].as<bool>()) {
+  const bool has_outbox = txn.exec1(kHasOutbox)[0].as<bool>();
+  if (has_outbox) {
+    for (const auto& s : serializer_dispatch_ddl({}, q))
       run(txn, report, s, dry_run);
+  }
+  if (options.keep_schema || !has_outbox) return finish(txn, report, dry_run);
+
+  if (const auto pid = txn.exec_params1(kLockHolderSql, kAgentLockKey)[0].as<long long>();
+      pid != 0) {
+    throw CommandError(
+        "master uninstall: an agent is running on this database (it holds the master lock, "
+        "backend pid " +
+        std::to_string(pid) +
+        "); nothing was changed. Stop `pgcqrs master` and its standbys first, or pass "
+        "--keep-schema to remove only the triggers and functions");
+  }
+  // nothing can add a row now; the lock keeps an agent started meanwhile from reading (a dry
+  // run takes no lock: it must not stall the agent)
+  const bool has_failed =
+      txn.exec1("SELECT to_regclass('cqrs.outbox_failed') IS NOT NULL")[0].as<bool>();
+  if (!dry_run) {
+    txn.exec(std::string("LOCK TABLE cqrs.outbox") + (has_failed ? ", cqrs.outbox_failed" : "") +
+             " IN ACCESS EXCLUSIVE MODE");
+  }
+  const auto waiting = txn.exec1("SELECT count(*) FROM cqrs.outbox")[0].as<long long>();
+  const auto failed =
+      has_failed ? txn.exec1("SELECT count(*) FROM cqrs.outbox_failed")[0].as<long long>() : 0;
+  if ((waiting != 0 || failed != 0) && !options.discard_events) {
+    std::string what;
+    if (waiting != 0)
+      what += "cqrs.outbox holds " + std::to_string(waiting) + " unpublished row(s)";
+    if (failed != 0) {
+      if (!what.empty()) what += " and ";
+      what += "cqrs.outbox_failed holds " + std::to_string(failed) +
+              " row(s) set aside (docs/master.md, \"Rows that cannot be published\")";
     }
+    throw CommandError(
+        "master uninstall: " + what +
+        "; nothing was changed. Run the agent (`pgcqrs master`) until they are published, "
+        "pass --keep-schema to remove only the triggers and functions (the agent can drain the "
+        "outbox after), or --discard-events to drop them too (replicas then miss those "
+        "changes until a resync: cqrs_sync or the cqrs_diff pipeline)");
   }
-  if (dry_run) {
-    txn.abort();
-  } else {
-    txn.commit();
+  report.events_discarded = waiting + failed;
+  for (const char* s : kDropMasterObjects)
+    run(txn, report, s, dry_run);
+  report.schema_objects_dropped = true;
+
+  // schema_migrations is shared with the replica side (same database as both): drop it, and
+  // the schema, only when nothing else is left
+  run(txn, report, "DELETE FROM cqrs.schema_migrations WHERE component = 'master'", dry_run);
+  const auto others = txn.exec1(kOtherComponents)[0].as<long long>();
+  if (others == 0) run(txn, report, "DROP TABLE cqrs.schema_migrations", dry_run);
+  report.schema_kept_for = left_in_schema(txn, report, dry_run, others == 0);
+  if (report.schema_kept_for.empty()) {
+    run(txn, report, "DROP SCHEMA cqrs", dry_run);
+    report.schema_dropped = true;
   }
-  return report;
+  return finish(txn, report, dry_run);
 }
 
 }  // namespace pgcqrs::master

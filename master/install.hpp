@@ -17,6 +17,21 @@ struct InstallReport {
   std::vector<std::string> removed;       // cqrs_ids no longer configured, capture dropped
   std::vector<std::string> writer_roles;  // roles granted what the capture triggers need
   std::vector<std::string> ddl;           // every statement, in order (what --dry-run prints)
+  // uninstall: what became of the master's part of schema cqrs
+  bool schema_objects_dropped = false;  // outbox, outbox_failed, batch_layout, capture, helpers
+  bool schema_dropped = false;          // schema cqrs itself (nothing else was left in it)
+  std::vector<std::string> schema_kept_for;  // what kept schema cqrs (a replica's tables, ...)
+  long long events_discarded = 0;            // outbox + outbox_failed rows dropped unpublished
+};
+
+struct UninstallOptions {
+  bool dry_run = false;
+  // Remove only the triggers and functions of capture; the outbox and the rest of schema cqrs
+  // stay (the agent can still drain what was captured).
+  bool keep_schema = false;
+  // Drop the outbox even when it holds unpublished or set-aside events (replicas then miss
+  // those changes until a resync).
+  bool discard_events = false;
 };
 
 // Applies pending migrations, then installs or updates capture for every configured model
@@ -26,9 +41,12 @@ struct InstallReport {
 // With dry_run nothing is changed and the report holds the DDL that would run.
 InstallReport install_capture(pqxx::connection& conn, const MasterConfig& config, bool dry_run);
 
-// Removes every trigger and function capture installed (columns and the outbox stay, so
-// nothing captured but unpublished is lost).
-InstallReport uninstall_capture(pqxx::connection& conn, bool dry_run);
+// Removes everything `install_capture` added except the cqrs_revision / cqrs_updated columns,
+// in one transaction: every capture trigger and function, then the master's tables and helpers
+// in schema cqrs, and the schema itself when nothing else (a replica's tombstones, say) is in
+// it. Refuses (CommandError, nothing changed) while an agent holds the master lock or while
+// the outbox or cqrs.outbox_failed holds events, unless options say otherwise.
+InstallReport uninstall_capture(pqxx::connection& conn, const UninstallOptions& options);
 
 // migrations/master/*.sql, compiled in (cmake/EmbedMigrations.cmake).
 const std::vector<pg::Migration>& migrations();

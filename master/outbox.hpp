@@ -121,4 +121,11 @@ class Outbox {
 // pg_try_advisory_lock key held by the active agent of a master database.
 inline constexpr std::int64_t kAgentLockKey = 0x70676371'72730002LL;  // "pgcqrs" + 2
 
+// The backend pid holding advisory lock key $1 in this database, 0 when nobody does.
+inline constexpr const char* kLockHolderSql = R"sql(
+SELECT coalesce(max(pid), 0) FROM pg_locks
+WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND ((classid::bigint << 32) | objid::bigint) = $1
+)sql";
+
 }  // namespace pgcqrs::master

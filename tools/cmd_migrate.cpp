@@ -1,6 +1,8 @@
 // `pgcqrs migrate` and `pgcqrs master install|uninstall`: install the cqrs schema and capture.
 #include <iostream>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "common/config.hpp"
 #include "common/error.hpp"
@@ -12,19 +14,41 @@
 namespace pgcqrs::tools {
 namespace {
 
+std::string list(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v)
+    out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+// What uninstall did to schema cqrs beyond the captures, one line each (none when it left it).
+std::vector<std::string> schema_outcome(const master::InstallReport& r) {
+  std::vector<std::string> out;
+  if (r.events_discarded != 0) {
+    out.push_back(std::to_string(r.events_discarded) +
+                  " unpublished event(s) discarded: resync the replicas (cqrs_sync or "
+                  "cqrs_diff_*)");
+  }
+  if (r.schema_dropped) {
+    out.push_back(
+        "schema cqrs dropped (outbox and helpers); the cqrs_revision and cqrs_updated columns "
+        "stay");
+  } else if (r.schema_objects_dropped) {
+    out.push_back("outbox and helpers dropped; schema cqrs stays, it still holds " +
+                  list(r.schema_kept_for));
+  }
+  return out;
+}
+
 void print_report(const master::InstallReport& r, bool dry_run, bool install) {
   if (dry_run) {
     for (const auto& s : r.ddl)
       std::cout << s << ";\n\n";
+    for (const auto& line : schema_outcome(r))
+      std::cout << "-- would be: " << line << "\n";
     std::cout << "-- dry run: nothing was changed\n";
     return;
   }
-  auto list = [](const std::vector<std::string>& v) {
-    std::string out;
-    for (const auto& s : v)
-      out += (out.empty() ? "" : ", ") + s;
-    return out;
-  };
   if (install) {
     std::cout << (r.migrations.empty() ? "master: schema cqrs is up to date"
                                        : "master: applied " + list(r.migrations))
@@ -38,6 +62,8 @@ void print_report(const master::InstallReport& r, bool dry_run, bool install) {
   if (!r.writer_roles.empty()) {
     std::cout << "master: capture's rights granted to " << list(r.writer_roles) << "\n";
   }
+  for (const auto& line : schema_outcome(r))
+    std::cout << "master: " << line << "\n";
 }
 
 int install_master(const GlobalOptions& g, bool dry_run) {
@@ -50,13 +76,13 @@ int install_master(const GlobalOptions& g, bool dry_run) {
   return exit_code::kOk;
 }
 
-int uninstall_master(const GlobalOptions& g, bool dry_run) {
+int uninstall_master(const GlobalOptions& g, const master::UninstallOptions& options) {
   const Config config = load_config(resolve_config_path(g.config));
   if (!config.master) {
     throw pgcqrs::ConfigError(config.source + ": [master] is not configured; nothing to uninstall");
   }
   pg::Session db(config.master->database, "pgcqrs uninstall");
-  print_report(master::uninstall_capture(db.conn(), dry_run), dry_run, false);
+  print_report(master::uninstall_capture(db.conn(), options), options.dry_run, false);
   return exit_code::kOk;
 }
 
@@ -92,11 +118,26 @@ Runner setup_master_install(CLI::App& parent, const GlobalOptions& g) {
   auto* install = parent.add_subcommand("install", "same as pgcqrs migrate, master part only");
   install->add_flag("--dry-run", *dry, "print the DDL instead of running it");
   auto* uninstall = parent.add_subcommand(
-      "uninstall", "remove capture triggers and functions (columns and outbox stay)");
-  uninstall->add_flag("--dry-run", *dry, "print the DDL instead of running it");
-  return [&g, dry, install, uninstall]() -> int {
+      "uninstall", "remove capture and schema cqrs's outbox (the cqrs columns stay)");
+  auto un = std::make_shared<master::UninstallOptions>();
+  uninstall->add_flag("--dry-run", un->dry_run, "print the DDL instead of running it");
+  uninstall->add_flag("--keep-schema", un->keep_schema,
+                      "remove only the capture triggers and functions; keep the outbox");
+  uninstall
+      ->add_flag("--discard-events", un->discard_events,
+                 "drop the outbox even if events in it were never published")
+      ->excludes(uninstall->get_option("--keep-schema"));
+  uninstall->footer(
+      "Removes, in one transaction, every capture trigger and function, then the outbox,\n"
+      "cqrs.outbox_failed and the other master objects of schema cqrs, and the schema itself\n"
+      "when nothing else is in it (a replica's tombstones keep it). cqrs_revision and\n"
+      "cqrs_updated stay on the tables. Refused, with nothing changed, while an agent runs\n"
+      "on the database or while the outbox or cqrs.outbox_failed holds events: let the agent\n"
+      "publish them, or use --keep-schema (then uninstall again once the outbox is empty) or\n"
+      "--discard-events (then resync the replicas).");
+  return [&g, dry, install, uninstall, un]() -> int {
     if (install->parsed()) return install_master(g, *dry);
-    if (uninstall->parsed()) return uninstall_master(g, *dry);
+    if (uninstall->parsed()) return uninstall_master(g, *un);
     return -1;  // neither: the caller runs the agent
   };
 }
