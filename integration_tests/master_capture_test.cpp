@@ -413,6 +413,64 @@ TEST_CASE(
   CHECK(back[0]["instance_data"]["seen"] == "2024-05-03 00:00:00");
 }
 
+TEST_CASE("a serializer's NULL for a row that exists sets its SAVE aside, never drops it") {
+  const auto model = [](const std::string& serializer) {
+    return "[[master.model]]\ncqrs_id = \"profile\"\ntable = \"profile\"\nserializer = \"" +
+           serializer + "\"\n";
+  };
+  // a serializer that misses rows without a bio (an inner join would do the same)
+  const std::string strict =
+      "SELECT json_build_object('id', p.id, 'bio', p.bio) FROM profile p"
+      " WHERE p.id = $1 AND p.bio IS NOT NULL";
+  MasterFixture f("CREATE TABLE profile (id integer PRIMARY KEY, bio text);", model(strict),
+                  {"profile"});
+  Process& agent = f.start_agent();
+  std::string out;
+  REQUIRE(run_shell("psql -X -q '" + f.db.url() +
+                        "' -c \"INSERT INTO profile VALUES (1, NULL), (2, 'two')\" 2>&1",
+                    &out) == 0);
+  // the writer is told, and its write stands
+  CHECK_MESSAGE(out.find("WARNING:  pgcqrs: the serializer of profile returned NULL for key 1, "
+                         "a row that exists") != std::string::npos,
+                out);
+  // a row inserted and deleted in one transaction is gone at commit: nothing to save, no warning
+  REQUIRE(run_shell("psql -X -q '" + f.db.url() +
+                        "' -c 'BEGIN; INSERT INTO profile VALUES (3, NULL); DELETE FROM profile "
+                        "WHERE id = 3; COMMIT' 2>&1",
+                    &out) == 0);
+  CHECK(out.find("WARNING") == std::string::npos);
+  const auto msgs = f.take(3, 3s);
+  REQUIRE_MESSAGE(msgs.size() == 2, agent.log());
+  CHECK(msgs[0]["instance_pk"] == 2);
+  CHECK(msgs[0]["instance_data"]["bio"] == "two");
+  CHECK(msgs[1]["signal_type"] == "DELETE");  // of row 3: its SAVE was dropped
+  CHECK(msgs[1]["instance_pk"] == 3);
+  REQUIRE(eventually([&] { return f.scalar("SELECT count(*) FROM cqrs.outbox") == "0"; }, 10s));
+  CHECK(f.scalar("SELECT count(*) FROM cqrs.outbox_failed") == "1");
+  CHECK(f.scalar("SELECT error FROM cqrs.outbox_failed") ==
+        "outbox id=1 (profile, key 1) is a SAVE without instance_data: the model's serializer "
+        "returned NULL for a row that exists at commit; fix it, then move the row back "
+        "(docs/master.md), which serializes it again");
+
+  // fixed serializer, row moved back as docs/master.md says: serialized again and published
+  rewrite_config(f, "",
+                 model("SELECT json_build_object('id', p.id, 'bio', coalesce(p.bio, ''))"
+                       " FROM profile p WHERE p.id = $1"));
+  REQUIRE_MESSAGE(migrate(f, out) == 0, out);
+  f.sql(
+      "WITH back AS (DELETE FROM cqrs.outbox_failed RETURNING *)"
+      " INSERT INTO cqrs.outbox (cqrs_id, signal, instance_pk, revision, updated, instance_data,"
+      "   previous_data, meta, correlation_id, created_at, batch, batch_layout, events)"
+      " SELECT cqrs_id, signal, instance_pk, revision, updated, instance_data, previous_data,"
+      "   meta, correlation_id, created_at, batch, batch_layout, events FROM back;");
+  const auto back = f.take(1, 10s);
+  REQUIRE_MESSAGE(back.size() == 1, agent.log());
+  CHECK(back[0]["signal_type"] == "SAVE");
+  CHECK(back[0]["instance_pk"] == 1);
+  CHECK(back[0]["instance_data"]["bio"] == "");
+  CHECK(back[0]["instance_data"]["cqrs_revision"] == 0);
+}
+
 TEST_CASE("a statement of large rows is cut into batches of at most 16 MB") {
   MasterFixture f("CREATE TABLE doc (id integer PRIMARY KEY, body text);",
                   "[[master.model]]\ncqrs_id = \"doc\"\ntable = \"doc\"\n", {"doc"});
@@ -618,6 +676,34 @@ TEST_CASE("migrate is idempotent; uninstall removes all it added but the columns
   CHECK(out.find("master: capture installed for item\n") != std::string::npos);
   f.sql("UPDATE shop.\"Item\" SET name = 'captured' WHERE id = 1");
   CHECK(f.scalar("SELECT count(*) FROM cqrs.outbox") == "1");
+}
+
+TEST_CASE("migrate and uninstall give up after --lock-timeout behind a long transaction") {
+  MasterFixture f(kItemSchema, kItemModel, {"item"});
+  // the application's transaction writes the table and stays open
+  pqxx::connection app(f.db.url());
+  pqxx::work writing(app);
+  writing.exec("INSERT INTO shop.\"Item\" (id, name) VALUES (1, 'open')");
+
+  rewrite_config(f, "", kItemModel + std::string("fields = [\"id\", \"name\"]\n"));
+  std::string out;
+  const auto started = std::chrono::steady_clock::now();
+  CHECK(f.pgcqrs("migrate --lock-timeout 1", &out) == 75);
+  CHECK(std::chrono::steady_clock::now() - started < 20s);
+  CHECK_MESSAGE(out.find("pgcqrs migrate: waited 1 s for a lock (canceling statement due to lock "
+                         "timeout): a long transaction is using a tracked table or the outbox. "
+                         "Nothing was changed") != std::string::npos,
+                out);
+  CHECK(f.pgcqrs("master uninstall --lock-timeout 1", &out) == 75);
+  CHECK(out.find("pgcqrs master uninstall: waited 1 s for a lock") != std::string::npos);
+  CHECK(f.scalar("SELECT count(*) FROM cqrs.capture") == "1");
+
+  // the application's write went through, captured by the triggers as they were
+  writing.commit();
+  CHECK(f.scalar("SELECT count(*) FROM cqrs.outbox") == "1");
+  REQUIRE_MESSAGE(f.pgcqrs("migrate --lock-timeout 1", &out) == 0, out);
+  CHECK(out == "master: schema cqrs is up to date\nmaster: capture installed for item\n");
+  CHECK(f.pgcqrs("migrate --lock-timeout -1", &out) != 0);
 }
 
 TEST_CASE("uninstall refuses to drop events not yet published, or under a running agent") {

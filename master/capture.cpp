@@ -667,9 +667,12 @@ std::vector<std::string> serializer_dispatch_ddl(const std::vector<SerializedMod
   // (django formats parse back for every supported key type)
   std::string cases;
   for (const auto& m : models) {
-    cases += "    WHEN " + q.literal(m.cqrs_id) + " THEN data := cqrs." +
-             q.name(function_name(m.cqrs_id, "serialize")) +
-             "((NEW.instance_pk #>> '{}')::" + m.pk_type + ");\n";
+    const std::string pk = "(NEW.instance_pk #>> '{}')::" + m.pk_type;
+    cases += "    WHEN " + q.literal(m.cqrs_id) + " THEN\n      data := cqrs." +
+             q.name(function_name(m.cqrs_id, "serialize")) + "(" + pk + ");\n" +
+             "      IF data IS NULL THEN\n        gone := NOT EXISTS (SELECT FROM " +
+             q.name(m.table.schema) + "." + q.name(m.table.name) + " WHERE " + q.name(m.pk_column) +
+             " = " + pk + ");\n      END IF;\n";
   }
   std::vector<std::string> out;
   out.push_back("DROP TRIGGER IF EXISTS fill_instance_data ON cqrs.outbox");
@@ -678,11 +681,17 @@ std::vector<std::string> serializer_dispatch_ddl(const std::vector<SerializedMod
     return out;
   }
   const std::string body =
-      "DECLARE data json;\nBEGIN\n  CASE NEW.cqrs_id\n" + cases +
+      "DECLARE data json; gone boolean;\nBEGIN\n  CASE NEW.cqrs_id\n" + cases +
       "    ELSE RETURN NULL;\n  END CASE;\n"
-      "  IF data IS NULL THEN\n"
+      "  IF gone THEN\n"
       "    -- the row is gone by commit time: its DELETE event follows, nothing to save\n"
       "    DELETE FROM cqrs.outbox WHERE id = NEW.id;\n"
+      "  ELSIF data IS NULL THEN\n"
+      "    -- a serializer that misses a row that exists: the event stays without its data,\n"
+      "    -- and the agent sets it aside (cqrs.outbox_failed) rather than lose the change\n"
+      "    RAISE WARNING 'pgcqrs: the serializer of % returned NULL for key %, a row that "
+      "exists; its SAVE event will be set aside in cqrs.outbox_failed', NEW.cqrs_id, "
+      "NEW.instance_pk;\n"
       "  ELSE\n"
       "    UPDATE cqrs.outbox SET instance_data = (data::jsonb || jsonb_build_object("
       "'cqrs_revision', NEW.revision, 'cqrs_updated', cqrs.django_ts(NEW.updated)))::json\n"

@@ -80,7 +80,9 @@ std::vector<std::string> uncapture_ddl(const std::string& cqrs_id, const Qualifi
 // serializer, dispatching on cqrs_id. Regenerated from the whole configuration.
 struct SerializedModel {
   std::string cqrs_id;
-  std::string pk_type;  // format_type() of the primary key, the serializer's argument type
+  std::string pk_type;    // format_type() of the primary key, the serializer's argument type
+  QualifiedName table;    // the tracked table and its primary-key column: a NULL from the
+  std::string pk_column;  // serializer for a row that still exists is an error, not a delete
 };
 std::vector<std::string> serializer_dispatch_ddl(const std::vector<SerializedModel>& models,
                                                  const SqlQuoter& q);

@@ -203,7 +203,8 @@ InstallReport install_capture(pqxx::connection& conn, const MasterConfig& config
     const CaptureDdl ddl = capture_ddl(m, info, q);
     check_snippets(txn, m, info, q);
     if (m.serializer) {
-      serialized.push_back({m.cqrs_id, info.column(info.primary_key)->type});
+      serialized.push_back(
+          {m.cqrs_id, info.column(info.primary_key)->type, info.table, info.primary_key});
     }
     const auto it = before.find(m.cqrs_id);
     if (it != before.end() && it->second.hash == ddl.config_hash && it->second.table == m.table) {

@@ -137,6 +137,14 @@ void append_row_events(std::vector<OutboxRow>& out, const pqxx::row& f, LayoutCa
   row.instance_pk = f[3].as<std::string>();
   row.instance_data = opt(f[4]);
   row.previous_data = opt(f[5]);
+  if (!row.instance_data && parse_signal(row.signal) == Signal::kSave) {
+    // a SAVE is filled at commit by its model's serializer (cqrs.fill_instance_data)
+    throw MessageError("outbox id=" + std::to_string(row.id) + " (" + row.cqrs_id + ", key " +
+                       row.instance_pk +
+                       ") is a SAVE without instance_data: the model's serializer returned "
+                       "NULL for a row that exists at commit; fix it, then move the row back "
+                       "(docs/master.md), which serializes it again");
+  }
   out.push_back(std::move(row));
 }
 
