@@ -198,10 +198,11 @@ class Generator {
     if (m_.serializer) {
       // CREATE FUNCTION of an SQL function parses and plans its body against the catalog
       // (check_function_bodies) and checks that it returns json: the serializer is checked
-      // without running it. pg_temp: schema cqrs may not exist yet (migrate --dry-run).
+      // without running it. In schema cqrs, where it will live (migrate has applied the
+      // migrations, a dry run too), not pg_temp: that needs the TEMP right on the database.
       out.push_back({"serializer",
                      "SET LOCAL check_function_bodies = on; CREATE FUNCTION "
-                     "pg_temp.pgcqrs_check_serializer(pk " +
+                     "cqrs.pgcqrs_check_serializer(pk " +
                          pk_column().type + ") RETURNS json LANGUAGE sql STABLE AS " +
                          std::string(kDollar) + "\n" + *m_.serializer + "\n" +
                          std::string(kDollar)});
@@ -665,42 +666,69 @@ std::vector<std::string> serializer_dispatch_ddl(const std::vector<SerializedMod
                                                  const SqlQuoter& q) {
   // the key travels as JSON; the serializer takes the column's type: cast its text form
   // (django formats parse back for every supported key type)
-  std::string cases;
+  std::string serialize_cases;
+  std::string exists_cases;
   for (const auto& m : models) {
-    const std::string pk = "(NEW.instance_pk #>> '{}')::" + m.pk_type;
-    cases += "    WHEN " + q.literal(m.cqrs_id) + " THEN\n      data := cqrs." +
-             q.name(function_name(m.cqrs_id, "serialize")) + "(" + pk + ");\n" +
-             "      IF data IS NULL THEN\n        gone := NOT EXISTS (SELECT FROM " +
-             q.name(m.table.schema) + "." + q.name(m.table.name) + " WHERE " + q.name(m.pk_column) +
-             " = " + pk + ");\n      END IF;\n";
+    const std::string when = "    WHEN " + q.literal(m.cqrs_id) + " THEN ";
+    serialize_cases += when + "data := cqrs." + q.name(function_name(m.cqrs_id, "serialize")) +
+                       "((NEW.instance_pk #>> '{}')::" + m.pk_type + ");\n";
+    exists_cases += when + "RETURN EXISTS (SELECT FROM " + q.name(m.table.schema) + "." +
+                    q.name(m.table.name) + " WHERE " + q.name(m.pk_column) +
+                    " = (p_pk #>> '{}')::" + m.pk_type + ");\n";
   }
   std::vector<std::string> out;
   out.push_back("DROP TRIGGER IF EXISTS fill_instance_data ON cqrs.outbox");
-  if (cases.empty()) {
+  if (serialize_cases.empty()) {
     out.push_back("DROP FUNCTION IF EXISTS cqrs.fill_instance_data()");
+    out.push_back("DROP FUNCTION IF EXISTS cqrs.outbox_fill(bigint, json)");
+    out.push_back("DROP FUNCTION IF EXISTS cqrs.row_exists(text, json)");
     return out;
   }
+  const std::string dollar(kDollar);
+  // The writer runs the serializer (the model's SQL, with the writer's rights), then these two
+  // with the rights of the role that ran migrate: the writer needs neither UPDATE nor DELETE
+  // on the outbox, nor SELECT on the table, and row-level security cannot hide a row from the
+  // existence check (which would drop its SAVE). Both run only pgcqrs's own SQL, with a fixed
+  // search_path; outbox_fill touches only a SAVE row still waiting for its data.
+  out.push_back(
+      "CREATE OR REPLACE FUNCTION cqrs.outbox_fill(p_id bigint, p_data json) RETURNS void "
+      "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS " +
+      dollar +
+      "\nBEGIN\n"
+      "  IF p_data IS NULL THEN\n"
+      "    DELETE FROM cqrs.outbox WHERE id = p_id AND signal = 'SAVE' AND batch IS NULL\n"
+      "      AND instance_data IS NULL;\n"
+      "  ELSE\n"
+      "    UPDATE cqrs.outbox SET instance_data = p_data WHERE id = p_id AND signal = 'SAVE'\n"
+      "      AND batch IS NULL AND instance_data IS NULL;\n"
+      "  END IF;\n"
+      "END\n" +
+      dollar);
+  out.push_back(
+      "CREATE OR REPLACE FUNCTION cqrs.row_exists(p_cqrs_id text, p_pk json) RETURNS boolean "
+      "LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS " +
+      dollar + "\nBEGIN\n  CASE p_cqrs_id\n" + exists_cases +
+      "    ELSE RETURN true;\n  END CASE;\nEND\n" + dollar);
   const std::string body =
-      "DECLARE data json; gone boolean;\nBEGIN\n  CASE NEW.cqrs_id\n" + cases +
+      "DECLARE data json;\nBEGIN\n  CASE NEW.cqrs_id\n" + serialize_cases +
       "    ELSE RETURN NULL;\n  END CASE;\n"
-      "  IF gone THEN\n"
+      "  IF data IS NOT NULL THEN\n"
+      "    PERFORM cqrs.outbox_fill(NEW.id, (data::jsonb || jsonb_build_object("
+      "'cqrs_revision', NEW.revision, 'cqrs_updated', cqrs.django_ts(NEW.updated)))::json);\n"
+      "  ELSIF NOT cqrs.row_exists(NEW.cqrs_id, NEW.instance_pk) THEN\n"
       "    -- the row is gone by commit time: its DELETE event follows, nothing to save\n"
-      "    DELETE FROM cqrs.outbox WHERE id = NEW.id;\n"
-      "  ELSIF data IS NULL THEN\n"
+      "    PERFORM cqrs.outbox_fill(NEW.id, NULL);\n"
+      "  ELSE\n"
       "    -- a serializer that misses a row that exists: the event stays without its data,\n"
       "    -- and the agent sets it aside (cqrs.outbox_failed) rather than lose the change\n"
       "    RAISE WARNING 'pgcqrs: the serializer of % returned NULL for key %, a row that "
       "exists; its SAVE event will be set aside in cqrs.outbox_failed', NEW.cqrs_id, "
       "NEW.instance_pk;\n"
-      "  ELSE\n"
-      "    UPDATE cqrs.outbox SET instance_data = (data::jsonb || jsonb_build_object("
-      "'cqrs_revision', NEW.revision, 'cqrs_updated', cqrs.django_ts(NEW.updated)))::json\n"
-      "    WHERE id = NEW.id;\n"
       "  END IF;\n  RETURN NULL;\nEND\n";
   out.push_back(
       "CREATE OR REPLACE FUNCTION cqrs.fill_instance_data() RETURNS trigger "
       "LANGUAGE plpgsql AS " +
-      std::string(kDollar) + "\n" + body + std::string(kDollar));
+      dollar + "\n" + body + dollar);
   out.push_back(
       "CREATE CONSTRAINT TRIGGER fill_instance_data AFTER INSERT ON cqrs.outbox "
       "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.instance_data IS NULL AND "

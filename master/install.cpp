@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/error.hpp"
+#include "common/pg/error.hpp"
 #include "master/capture.hpp"
 #include "master/outbox.hpp"
 #include "master/table_info.hpp"
@@ -45,14 +46,14 @@ std::map<std::string, Installed> installed_captures(pqxx::transaction_base& txn)
   return out;
 }
 
-// PostgreSQL's primary message: the first line of libpqxx's text, without its severity.
-std::string primary_message(const pqxx::sql_error& e) {
-  std::string msg = e.what();
-  msg = msg.substr(0, msg.find('\n'));
-  for (const char* prefix : {"ERROR:  ", "FATAL:  "}) {
-    if (msg.rfind(prefix, 0) == 0) msg.erase(0, std::string_view(prefix).size());
+// Errors that say the snippet does not fit the table (classes 42: syntax, unknown column,
+// type mismatch, rights; 22: data; 0A: not supported; 2F and 3F: routine, schema), as opposed
+// to a lock timeout, a cancel or a lost connection, which say nothing about the snippet.
+bool snippet_error(const std::string& sqlstate) {
+  for (const char* cls : {"42", "22", "0A", "2F", "3F"}) {
+    if (sqlstate.rfind(cls, 0) == 0) return true;
   }
-  return msg;
+  return false;
 }
 
 // A typo in a model's filter, meta_sql or serializer would otherwise fail only when the
@@ -67,8 +68,9 @@ void check_snippets(pqxx::transaction_base& txn, const MasterModel& m, const Tab
       txn.exec(c.sql);
     } catch (const pqxx::sql_error& e) {
       // the caller's transaction is aborted with it: nothing of this migrate is kept
+      if (!snippet_error(e.sqlstate())) throw;
       throw ConfigError("master.model '" + m.cqrs_id + "' (" + quoted(m.table) + ") " + c.key +
-                        ": the SQL fails on the table: " + primary_message(e));
+                        ": the SQL fails on the table: " + pg::server_message(e));
     }
     txn.exec("ROLLBACK TO SAVEPOINT pgcqrs_check; RELEASE SAVEPOINT pgcqrs_check");
   }
@@ -84,10 +86,11 @@ constexpr const char* kRoleExists = "SELECT EXISTS (SELECT FROM pg_roles WHERE r
 // The capture triggers, and the deferred trigger that runs a serializer, run as the role that
 // writes to the tracked table (not SECURITY DEFINER: that would run the model's SQL as the
 // owner). What they need in schema cqrs: the schema itself; INSERT on the outbox (the events;
-// its identity column needs no sequence right); for serializer models, UPDATE of instance_data
-// and DELETE of the row being filled, found by its id (SELECT of that column); EXECUTE of the
-// helpers the triggers call (PUBLIC has it unless default privileges took it away). Nothing
-// on cqrs.batch_layout: migrate writes the layouts, the agent reads them.
+// its identity column needs no sequence right); EXECUTE of the helpers they call (PUBLIC has
+// it unless default privileges took it away). A serializer model's row is filled or dropped
+// at commit by SECURITY DEFINER helpers (capture.cpp, serializer_dispatch_ddl): no right to
+// read, change or delete the outbox's rows. Nothing on cqrs.batch_layout: migrate writes the
+// layouts, the agent reads them.
 std::vector<std::string> writer_grants(pqxx::transaction_base& txn,
                                        const std::vector<std::string>& roles, const SqlQuoter& q) {
   if (roles.empty()) return {};
@@ -100,9 +103,7 @@ std::vector<std::string> writer_grants(pqxx::transaction_base& txn,
     }
     to += (to.empty() ? "" : ", ") + q.name(role);
   }
-  return {"GRANT USAGE ON SCHEMA cqrs TO " + to,
-          "GRANT INSERT, UPDATE (instance_data), DELETE ON cqrs.outbox TO " + to,
-          "GRANT SELECT (id) ON cqrs.outbox TO " + to,
+  return {"GRANT USAGE ON SCHEMA cqrs TO " + to, "GRANT INSERT ON cqrs.outbox TO " + to,
           "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA cqrs TO " + to};
 }
 
@@ -142,8 +143,8 @@ ORDER BY 1
 std::vector<std::string> left_in_schema(pqxx::transaction_base& txn, const InstallReport& report,
                                         bool dry_run, bool dropping_migrations) {
   static const std::set<std::string> kMaster = {
-      "outbox",    "outbox_failed",   "batch_layout",   "capture",
-      "django_ts", "django_ts_naive", "correlation_id", "fill_instance_data"};
+      "outbox",          "outbox_failed",  "batch_layout",       "capture",     "django_ts",
+      "django_ts_naive", "correlation_id", "fill_instance_data", "outbox_fill", "row_exists"};
   std::vector<std::string> out;
   for (const auto& r : txn.exec(kInSchema)) {
     const auto bare = r[1].as<std::string>();
@@ -161,6 +162,19 @@ std::vector<std::string> left_in_schema(pqxx::transaction_base& txn, const Insta
     out.push_back(r[0].as<std::string>());
   }
   return out;
+}
+
+// Rows and events in an outbox table (`table` is one of pgcqrs's, never input). A row holds
+// `events` events (migration 0003; a row of an older schema holds one).
+struct Pending {
+  long long rows = 0;
+  long long events = 0;
+};
+Pending pending_in(pqxx::transaction_base& txn, const std::string& table) {
+  const auto r = txn.exec1(
+      "SELECT count(*), coalesce(sum(coalesce((to_jsonb(o) ->> 'events')::bigint, 1)), 0) FROM " +
+      table + " AS o");
+  return {r[0].as<long long>(), r[1].as<long long>()};
 }
 
 InstallReport finish(pqxx::work& txn, InstallReport& report, bool dry_run) {
@@ -192,9 +206,11 @@ InstallReport install_capture(pqxx::connection& conn, const MasterConfig& config
       report.migrations.emplace_back(m.name);
       report.ddl.push_back("-- migration " + std::string(m.name) + "\n" + std::string(m.sql));
     }
-  } else {
-    report.migrations = pg::apply_migrations(txn, "master", migrations());
   }
+  // a dry run applies them too, rolled back with the rest of it: the models are checked
+  // against the schema the real run would see (a serializer may call cqrs.django_ts)
+  const auto applied = pg::apply_migrations(txn, "master", migrations());
+  if (!dry_run) report.migrations = applied;
 
   const auto before = installed_captures(txn);
   std::vector<SerializedModel> serialized;
@@ -255,6 +271,9 @@ InstallReport uninstall_capture(pqxx::connection& conn, const UninstallOptions& 
   const bool dry_run = options.dry_run;
   InstallReport report;
   pqxx::work txn(conn, "pgcqrs master uninstall");
+  // one install or uninstall at a time: a migrate committing capture of a new model meanwhile
+  // would leave its triggers writing to a dropped outbox
+  txn.exec_params("SELECT pg_advisory_xact_lock($1)", pg::kInstallLockKey);
   const SqlQuoter q = quoter_for(txn);
   // a schema newer than this pgcqrs may hold objects it does not know: ConfigError
   pg::pending_migrations(txn, "master", migrations());
@@ -273,6 +292,15 @@ InstallReport uninstall_capture(pqxx::connection& conn, const UninstallOptions& 
   }
   if (options.keep_schema || !has_outbox) return finish(txn, report, dry_run);
 
+  // nothing can add a row now; the lock keeps an agent from reading meanwhile (a dry run takes
+  // no lock: it must not stall the agent)
+  const bool has_failed =
+      txn.exec1("SELECT to_regclass('cqrs.outbox_failed') IS NOT NULL")[0].as<bool>();
+  if (!dry_run) {
+    txn.exec(std::string("LOCK TABLE cqrs.outbox") + (has_failed ? ", cqrs.outbox_failed" : "") +
+             " IN ACCESS EXCLUSIVE MODE");
+  }
+  // after the lock: a standby that took over before it shows now
   if (const auto pid = txn.exec_params1(kLockHolderSql, kAgentLockKey)[0].as<long long>();
       pid != 0) {
     throw CommandError(
@@ -282,24 +310,18 @@ InstallReport uninstall_capture(pqxx::connection& conn, const UninstallOptions& 
         "); nothing was changed. Stop `pgcqrs master` and its standbys first, or pass "
         "--keep-schema to remove only the triggers and functions");
   }
-  // nothing can add a row now; the lock keeps an agent started meanwhile from reading (a dry
-  // run takes no lock: it must not stall the agent)
-  const bool has_failed =
-      txn.exec1("SELECT to_regclass('cqrs.outbox_failed') IS NOT NULL")[0].as<bool>();
-  if (!dry_run) {
-    txn.exec(std::string("LOCK TABLE cqrs.outbox") + (has_failed ? ", cqrs.outbox_failed" : "") +
-             " IN ACCESS EXCLUSIVE MODE");
-  }
-  const auto waiting = txn.exec1("SELECT count(*) FROM cqrs.outbox")[0].as<long long>();
-  const auto failed =
-      has_failed ? txn.exec1("SELECT count(*) FROM cqrs.outbox_failed")[0].as<long long>() : 0;
-  if ((waiting != 0 || failed != 0) && !options.discard_events) {
+  const Pending waiting = pending_in(txn, "cqrs.outbox");
+  const Pending failed = has_failed ? pending_in(txn, "cqrs.outbox_failed") : Pending{};
+  if ((waiting.rows != 0 || failed.rows != 0) && !options.discard_events) {
     std::string what;
-    if (waiting != 0)
-      what += "cqrs.outbox holds " + std::to_string(waiting) + " unpublished row(s)";
-    if (failed != 0) {
+    if (waiting.rows != 0) {
+      what += "cqrs.outbox holds " + std::to_string(waiting.events) + " unpublished event(s) in " +
+              std::to_string(waiting.rows) + " row(s)";
+    }
+    if (failed.rows != 0) {
       if (!what.empty()) what += " and ";
-      what += "cqrs.outbox_failed holds " + std::to_string(failed) +
+      what += "cqrs.outbox_failed holds " + std::to_string(failed.events) + " event(s) in " +
+              std::to_string(failed.rows) +
               " row(s) set aside (docs/master.md, \"Rows that cannot be published\")";
     }
     throw CommandError(
@@ -309,7 +331,7 @@ InstallReport uninstall_capture(pqxx::connection& conn, const UninstallOptions& 
         "outbox after), or --discard-events to drop them too (replicas then miss those "
         "changes until a resync: cqrs_sync or the cqrs_diff pipeline)");
   }
-  report.events_discarded = waiting + failed;
+  report.events_discarded = waiting.events + failed.events;
   for (const char* s : kDropMasterObjects)
     run(txn, report, s, dry_run);
   report.schema_objects_dropped = true;

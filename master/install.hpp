@@ -21,7 +21,7 @@ struct InstallReport {
   bool schema_objects_dropped = false;  // outbox, outbox_failed, batch_layout, capture, helpers
   bool schema_dropped = false;          // schema cqrs itself (nothing else was left in it)
   std::vector<std::string> schema_kept_for;  // what kept schema cqrs (a replica's tables, ...)
-  long long events_discarded = 0;            // outbox + outbox_failed rows dropped unpublished
+  long long events_discarded = 0;            // events of outbox + outbox_failed dropped unpublished
 };
 
 struct UninstallOptions {

@@ -142,8 +142,9 @@ void append_row_events(std::vector<OutboxRow>& out, const pqxx::row& f, LayoutCa
     throw MessageError("outbox id=" + std::to_string(row.id) + " (" + row.cqrs_id + ", key " +
                        row.instance_pk +
                        ") is a SAVE without instance_data: the model's serializer returned "
-                       "NULL for a row that exists at commit; fix it, then move the row back "
-                       "(docs/master.md), which serializes it again");
+                       "NULL for a row that exists at commit (or the model has no serializer "
+                       "any more); fix it, then move the row back (docs/master.md), which "
+                       "serializes it again");
   }
   out.push_back(std::move(row));
 }

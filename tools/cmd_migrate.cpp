@@ -83,9 +83,10 @@ void with_lock_timeout(pg::Session& db, int seconds, const char* command, Work&&
     if (sqlstate != "55P03") return;  // lock_not_available
     throw TransientError(std::string(command) + ": waited " + std::to_string(seconds) +
                          " s for a lock (" + pg::server_message(e) +
-                         "): a long transaction is using a tracked table or the outbox. Nothing "
-                         "was changed; run it again when the transaction is done (see "
-                         "pg_stat_activity), or give --lock-timeout more seconds (0: no limit)");
+                         "): a long transaction is using a tracked table or the outbox, or another "
+                         "migrate is running. Nothing was changed; run it again when it is done "
+                         "(see pg_stat_activity), or give --lock-timeout more seconds (0: no "
+                         "limit)");
   };
   try {
     work();
@@ -104,7 +105,7 @@ int install_master(const GlobalOptions& g, bool dry_run, int lock_timeout) {
     throw pgcqrs::ConfigError(config.source + ": [master] is not configured; nothing to install");
   }
   pg::Session db(config.master->database, "pgcqrs migrate");
-  with_lock_timeout(db, lock_timeout, "pgcqrs migrate", [&] {
+  with_lock_timeout(db, lock_timeout, "migrate", [&] {
     print_report(master::install_capture(db.conn(), *config.master, dry_run), dry_run, true);
   });
   return exit_code::kOk;
@@ -117,7 +118,7 @@ int uninstall_master(const GlobalOptions& g, const master::UninstallOptions& opt
     throw pgcqrs::ConfigError(config.source + ": [master] is not configured; nothing to uninstall");
   }
   pg::Session db(config.master->database, "pgcqrs uninstall");
-  with_lock_timeout(db, lock_timeout, "pgcqrs master uninstall", [&] {
+  with_lock_timeout(db, lock_timeout, "master uninstall", [&] {
     print_report(master::uninstall_capture(db.conn(), options), options.dry_run, false);
   });
   return exit_code::kOk;
@@ -127,7 +128,7 @@ void add_lock_timeout(CLI::App& app, int& seconds) {
   app.add_option("--lock-timeout", seconds,
                  "seconds to wait for each lock on a tracked table or the outbox; 0: no limit")
       ->default_val(kDefaultLockTimeout)
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 2147483));  // PostgreSQL's limit for lock_timeout, in seconds
 }
 
 }  // namespace
