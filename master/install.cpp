@@ -258,13 +258,7 @@ InstallReport install_capture(pqxx::connection& conn, const MasterConfig& config
   for (const auto& s : writer_grants(txn, config.writer_roles, q))
     run(txn, report, s, dry_run);
   report.writer_roles = config.writer_roles;
-
-  if (dry_run) {
-    txn.abort();
-  } else {
-    txn.commit();
-  }
-  return report;
+  return finish(txn, report, dry_run);
 }
 
 InstallReport uninstall_capture(pqxx::connection& conn, const UninstallOptions& options) {
