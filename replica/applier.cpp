@@ -114,19 +114,24 @@ std::string function_sql(const Target& target) {
 // Statement-level snapshot: the decisions are re-checked on the locked rows by the guards.
 // json, not jsonb, input: a third faster here, and a json column keeps its text.
 
-// `(SELECT t.cqrs_revision ...) AS old_rev` and `(SELECT ts.revision ...) AS tomb_rev` for key
-// expression `key`; with `tomb_updated`, also the tombstone's time as `tomb_upd`.
-std::string lookups(const Target& target, const std::string& key, bool tomb_updated) {
+// `(SELECT t.cqrs_revision ...) AS old_rev` for key expression `key`.
+std::string stored_revision(const Target& target, const std::string& key) {
   const std::string pk = quote_identifier(target.table.primary_key);
-  const std::string tombstone =
-      " FROM cqrs.tombstone AS ts WHERE ts.cqrs_id = $2 AND ts.pk = " + key + "::text)";
-  std::string s = "(SELECT t." + quote_identifier(std::string(kRevision)) + "::bigint FROM " +
-                  table_sql(target) + " AS t WHERE t." + pk + " = " + key +
-                  ") AS old_rev,\n"
-                  "    (SELECT ts.revision" +
-                  tombstone + " AS tomb_rev";
-  if (tomb_updated) s += ",\n    (SELECT ts.updated" + tombstone + " AS tomb_upd";
-  return s;
+  return "(SELECT t." + quote_identifier(std::string(kRevision)) + "::bigint FROM " +
+         table_sql(target) + " AS t WHERE t." + pk + " = " + key + ") AS old_rev";
+}
+
+// `old_rev` and `(SELECT ts.revision ...) AS tomb_rev` for key expression `key`.
+std::string lookups(const Target& target, const std::string& key) {
+  return stored_revision(target, key) +
+         ",\n    (SELECT ts.revision FROM cqrs.tombstone AS ts WHERE ts.cqrs_id = $2 AND ts.pk = " +
+         key + "::text) AS tomb_rev";
+}
+
+// The tombstone of key expression `key` joined as `ts` (its revision and time in one probe;
+// (cqrs_id, pk) is its primary key, so a row of `x` meets at most one).
+std::string tombstone_join(const std::string& key) {
+  return " LEFT JOIN cqrs.tombstone AS ts ON ts.cqrs_id = $2 AND ts.pk = " + key + "::text";
 }
 
 // The column lists of a statement over rows that all carry `columns`: `defs` types the JSON
@@ -208,11 +213,12 @@ std::string save_sql(const Target& target, const std::vector<std::size_t>& colum
   const ColumnLists l = column_lists(t, columns, key, "");
   const std::string pk = quote_identifier(t.primary_key);
   const std::string revision = quote_identifier(std::string(kRevision));
-  std::string sql =
-      "WITH r AS MATERIALIZED (\n  SELECT x.*,\n    " + lookups(target, "x." + k, true);
+  std::string sql = "WITH r AS MATERIALIZED (\n  SELECT x.*,\n    " +
+                    stored_revision(target, "x." + k) +
+                    ", ts.revision AS tomb_rev, ts.updated AS tomb_upd";
   sql += "\n  FROM (SELECT DISTINCT ON (x." + k + ") x.*, e.ord, e.upd FROM " +
          typed_rows(l.defs, l.aliases, true) + "\n        ORDER BY x." + k + ", x." + r +
-         " DESC, e.ord DESC) AS x\n),\n";
+         " DESC, e.ord DESC) AS x\n" + tombstone_join("x." + k) + "\n),\n";
   if (sync) {
     sql +=
         "cleared AS (\n  DELETE FROM cqrs.tombstone AS ts USING r WHERE r.tomb_rev IS NOT NULL "
@@ -266,7 +272,7 @@ std::string delete_sql(const Target& target) {
   const std::string revision = quote_identifier(std::string(kRevision));
   const std::string type = t.column(t.primary_key)->type;
   const std::string table = table_sql(target);
-  return "WITH r AS MATERIALIZED (\n  SELECT x.*,\n    " + lookups(target, "x.k", false) +
+  return "WITH r AS MATERIALIZED (\n  SELECT x.*,\n    " + lookups(target, "x.k") +
          "\n  FROM (SELECT DISTINCT ON (k) * FROM ROWS FROM (json_to_recordset($1::json) AS (k " +
          type +
          ", rev bigint, upd timestamptz)) WITH ORDINALITY AS x(k, rev, upd, ord)\n"
