@@ -73,6 +73,23 @@ void rewrite_config(const MasterFixture& f, const std::string& master_extra,
                                              master_extra + "\n" + models);
 }
 
+// docs/master.md's move of set-aside rows (`where` picks them) back into the outbox.
+std::string move_back_sql(const std::string& where) {
+  return "WITH back AS (DELETE FROM cqrs.outbox_failed " + where +
+         " RETURNING *)"
+         " INSERT INTO cqrs.outbox (cqrs_id, signal, instance_pk, revision, updated, instance_data,"
+         "   previous_data, meta, correlation_id, created_at, batch, batch_layout, events)"
+         " SELECT cqrs_id, signal, instance_pk, revision, updated, instance_data, previous_data,"
+         "   meta, correlation_id, created_at, batch, batch_layout, events FROM back";
+}
+
+// Triggers pgcqrs installed on shop."Item" (kItemSchema).
+std::string item_triggers(const MasterFixture& f) {
+  return f.scalar(
+      "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'shop.\"Item\"'::regclass"
+      " AND NOT tgisinternal");
+}
+
 // `pgcqrs migrate` with the fixture's (rewritten) configuration: exit status, output in `out`.
 int migrate(const MasterFixture& f, std::string& out) {
   return f.pgcqrs("migrate", &out);
@@ -401,12 +418,8 @@ TEST_CASE(
   // the operator restores the layout and moves the row back as docs/master.md says: published
   f.sql(
       "INSERT INTO cqrs.batch_layout (key, layout) VALUES ('#0123456789abcdef',"
-      " '{\"n:id\",\"n:cqrs_revision\",\"T:cqrs_updated\",\"t:seen\"}');"
-      "WITH back AS (DELETE FROM cqrs.outbox_failed WHERE id = 3 RETURNING *)"
-      " INSERT INTO cqrs.outbox (cqrs_id, signal, instance_pk, revision, updated, instance_data,"
-      "   previous_data, meta, correlation_id, created_at, batch, batch_layout, events)"
-      " SELECT cqrs_id, signal, instance_pk, revision, updated, instance_data, previous_data,"
-      "   meta, correlation_id, created_at, batch, batch_layout, events FROM back;");
+      " '{\"n:id\",\"n:cqrs_revision\",\"T:cqrs_updated\",\"t:seen\"}');");
+  f.sql(move_back_sql("WHERE id = 3"));
   const auto back = f.take(1, 10s);
   REQUIRE(back.size() == 1);
   CHECK(back[0]["instance_pk"] == 9);
@@ -457,12 +470,7 @@ TEST_CASE("a serializer's NULL for a row that exists sets its SAVE aside, never 
                  model("SELECT json_build_object('id', p.id, 'bio', coalesce(p.bio, ''))"
                        " FROM profile p WHERE p.id = $1"));
   REQUIRE_MESSAGE(migrate(f, out) == 0, out);
-  f.sql(
-      "WITH back AS (DELETE FROM cqrs.outbox_failed RETURNING *)"
-      " INSERT INTO cqrs.outbox (cqrs_id, signal, instance_pk, revision, updated, instance_data,"
-      "   previous_data, meta, correlation_id, created_at, batch, batch_layout, events)"
-      " SELECT cqrs_id, signal, instance_pk, revision, updated, instance_data, previous_data,"
-      "   meta, correlation_id, created_at, batch, batch_layout, events FROM back;");
+  f.sql(move_back_sql(""));
   const auto back = f.take(1, 10s);
   REQUIRE_MESSAGE(back.size() == 1, agent.log());
   CHECK(back[0]["signal_type"] == "SAVE");
@@ -634,11 +642,6 @@ meta_sql = "json_build_object('len', length(label))"
 
 TEST_CASE("migrate is idempotent; uninstall removes all it added but the columns") {
   MasterFixture f(kItemSchema, kItemModel, {"item"});
-  const auto triggers = [&] {
-    return f.scalar(
-        "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'shop.\"Item\"'::regclass"
-        " AND NOT tgisinternal");
-  };
   const auto has_schema = [&] {
     return f.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'cqrs'");
   };
@@ -651,7 +654,7 @@ TEST_CASE("migrate is idempotent; uninstall removes all it added but the columns
         std::string::npos);
   CHECK(out.find("DROP TABLE IF EXISTS cqrs.outbox, cqrs.outbox_failed") != std::string::npos);
   CHECK(out.find("-- would be: schema cqrs dropped") != std::string::npos);
-  CHECK(triggers() == "5");
+  CHECK(item_triggers(f) == "5");
   CHECK(has_schema() == "1");
 
   REQUIRE(f.pgcqrs("master uninstall", &out) == 0);
@@ -659,7 +662,7 @@ TEST_CASE("migrate is idempotent; uninstall removes all it added but the columns
         "master: capture removed from item\n"
         "master: schema cqrs dropped (outbox and helpers); the cqrs_revision and cqrs_updated "
         "columns stay\n");
-  CHECK(triggers() == "0");
+  CHECK(item_triggers(f) == "0");
   CHECK(has_schema() == "0");
   // no function of capture is left anywhere either
   CHECK(f.scalar("SELECT count(*) FROM pg_proc WHERE proname LIKE 'item\\_\\_%'") == "0");
@@ -718,11 +721,6 @@ TEST_CASE("migrate and uninstall give up after --lock-timeout behind a long tran
 
 TEST_CASE("uninstall refuses to drop events not yet published, or under a running agent") {
   MasterFixture f(kItemSchema, kItemModel, {"item"});
-  const auto triggers = [&] {
-    return f.scalar(
-        "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'shop.\"Item\"'::regclass"
-        " AND NOT tgisinternal");
-  };
   f.sql("INSERT INTO shop.\"Item\" (id, name) VALUES (1, 'a'), (2, 'b')");
   // one row set aside as the agent does with a row it cannot publish
   f.sql("INSERT INTO cqrs.outbox_failed SELECT o.*, 'test', now() FROM cqrs.outbox o LIMIT 1");
@@ -735,7 +733,7 @@ TEST_CASE("uninstall refuses to drop events not yet published, or under a runnin
   CHECK(out.find("nothing was changed") != std::string::npos);
   CHECK(out.find("--keep-schema") != std::string::npos);
   CHECK(out.find("--discard-events") != std::string::npos);
-  CHECK(triggers() == "5");
+  CHECK(item_triggers(f) == "5");
   CHECK(f.scalar("SELECT count(*) FROM cqrs.capture") == "1");
   CHECK(f.pgcqrs("master uninstall --keep-schema --discard-events", &out) != 0);
   CHECK(out.find("excludes") != std::string::npos);
@@ -749,7 +747,7 @@ TEST_CASE("uninstall refuses to drop events not yet published, or under a runnin
   CHECK_MESSAGE(out.find("master uninstall: an agent is running on this database (it holds the "
                          "master lock, backend pid ") != std::string::npos,
                 out);
-  CHECK(triggers() == "5");
+  CHECK(item_triggers(f) == "5");
 
   // --keep-schema: capture goes, the outbox and what it holds stay for the agent to publish
   agent.signal(SIGTERM);
@@ -757,7 +755,7 @@ TEST_CASE("uninstall refuses to drop events not yet published, or under a runnin
   f.sql("INSERT INTO shop.\"Item\" (id, name) VALUES (3, 'c')");
   REQUIRE(f.pgcqrs("master uninstall --keep-schema", &out) == 0);
   CHECK(out == "master: capture removed from item\n");
-  CHECK(triggers() == "0");
+  CHECK(item_triggers(f) == "0");
   CHECK(f.scalar("SELECT count(*) FROM cqrs.outbox") == "1");
   // the outbox drains after capture is gone; then uninstall drops the rest
   Process& drain = f.start_agent();

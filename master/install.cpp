@@ -36,9 +36,15 @@ struct Installed {
   std::string hash;
 };
 
+// Whether schema-qualified relation `name` exists (pgcqrs's own tables, which older or
+// uninstalled schemas lack).
+bool relation_exists(pqxx::transaction_base& txn, const char* name) {
+  return txn.exec_params1("SELECT to_regclass($1) IS NOT NULL", name)[0].as<bool>();
+}
+
 std::map<std::string, Installed> installed_captures(pqxx::transaction_base& txn) {
   std::map<std::string, Installed> out;
-  if (!txn.exec1("SELECT to_regclass('cqrs.capture') IS NOT NULL")[0].as<bool>()) return out;
+  if (!relation_exists(txn, "cqrs.capture")) return out;
   for (const auto& r : txn.exec(kInstalled)) {
     out[r[0].as<std::string>()] = {{r[1].as<std::string>(), r[2].as<std::string>()},
                                    r[3].as<std::string>()};
@@ -106,8 +112,6 @@ std::vector<std::string> writer_grants(pqxx::transaction_base& txn,
   return {"GRANT USAGE ON SCHEMA cqrs TO " + to, "GRANT INSERT ON cqrs.outbox TO " + to,
           "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA cqrs TO " + to};
 }
-
-constexpr const char* kHasOutbox = "SELECT to_regclass('cqrs.outbox') IS NOT NULL";
 
 // What migrations/master created in schema cqrs (their indexes, sequences and constraints go
 // with the tables). No CASCADE: an object of the user's that depends on one of them (a view
@@ -279,7 +283,7 @@ InstallReport uninstall_capture(pqxx::connection& conn, const UninstallOptions& 
     if (!dry_run) txn.exec_params(kForgetCapture, id);
     report.removed.push_back(id);
   }
-  const bool has_outbox = txn.exec1(kHasOutbox)[0].as<bool>();
+  const bool has_outbox = relation_exists(txn, "cqrs.outbox");
   if (has_outbox) {
     for (const auto& s : serializer_dispatch_ddl({}, q))
       run(txn, report, s, dry_run);
@@ -288,8 +292,7 @@ InstallReport uninstall_capture(pqxx::connection& conn, const UninstallOptions& 
 
   // nothing can add a row now; the lock keeps an agent from reading meanwhile (a dry run takes
   // no lock: it must not stall the agent)
-  const bool has_failed =
-      txn.exec1("SELECT to_regclass('cqrs.outbox_failed') IS NOT NULL")[0].as<bool>();
+  const bool has_failed = relation_exists(txn, "cqrs.outbox_failed");
   if (!dry_run) {
     txn.exec(std::string("LOCK TABLE cqrs.outbox") + (has_failed ? ", cqrs.outbox_failed" : "") +
              " IN ACCESS EXCLUSIVE MODE");

@@ -121,13 +121,6 @@ std::string stored_revision(const Target& target, const std::string& key) {
          table_sql(target) + " AS t WHERE t." + pk + " = " + key + ") AS old_rev";
 }
 
-// `old_rev` and `(SELECT ts.revision ...) AS tomb_rev` for key expression `key`.
-std::string lookups(const Target& target, const std::string& key) {
-  return stored_revision(target, key) +
-         ",\n    (SELECT ts.revision FROM cqrs.tombstone AS ts WHERE ts.cqrs_id = $2 AND ts.pk = " +
-         key + "::text) AS tomb_rev";
-}
-
 // The tombstone of key expression `key` joined as `ts` (its revision and time in one probe;
 // (cqrs_id, pk) is its primary key, so a row of `x` meets at most one).
 std::string tombstone_join(const std::string& key) {
@@ -272,11 +265,14 @@ std::string delete_sql(const Target& target) {
   const std::string revision = quote_identifier(std::string(kRevision));
   const std::string type = t.column(t.primary_key)->type;
   const std::string table = table_sql(target);
-  return "WITH r AS MATERIALIZED (\n  SELECT x.*,\n    " + lookups(target, "x.k") +
+  return "WITH r AS MATERIALIZED (\n  SELECT x.*,\n    " + stored_revision(target, "x.k") +
+         ", ts.revision AS tomb_rev"
          "\n  FROM (SELECT DISTINCT ON (k) * FROM ROWS FROM (json_to_recordset($1::json) AS (k " +
          type +
          ", rev bigint, upd timestamptz)) WITH ORDINALITY AS x(k, rev, upd, ord)\n"
-         "        ORDER BY k, rev DESC, ord DESC) AS x\n),\n"
+         "        ORDER BY k, rev DESC, ord DESC) AS x\n" +
+         tombstone_join("x.k") +
+         "\n),\n"
          "d AS (\n  DELETE FROM " +
          table + " AS t USING r WHERE t." + pk + " = r.k AND t." + revision +
          " <= r.rev RETURNING t." + pk +
